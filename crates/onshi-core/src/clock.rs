@@ -27,11 +27,19 @@ impl Clock for SystemClock {
 pub struct FixedClock(AtomicI64);
 
 impl FixedClock {
-    pub fn new(at: JstDateTime) -> Self { FixedClock(AtomicI64::new(at.0)) }
-    pub fn set(&self, at: JstDateTime) { self.0.store(at.0, Ordering::SeqCst) }
-    pub fn advance_seconds(&self, s: i64) { self.0.fetch_add(s * 1_000_000, Ordering::SeqCst); }
+    pub fn new(at: JstDateTime) -> Self {
+        FixedClock(AtomicI64::new(at.0))
+    }
+    pub fn set(&self, at: JstDateTime) {
+        self.0.store(at.0, Ordering::SeqCst)
+    }
+    pub fn advance_seconds(&self, s: i64) {
+        self.0.fetch_add(s * 1_000_000, Ordering::SeqCst);
+    }
 }
 
 impl Clock for FixedClock {
-    fn now(&self) -> JstDateTime { JstDateTime(self.0.load(Ordering::SeqCst)) }
+    fn now(&self) -> JstDateTime {
+        JstDateTime(self.0.load(Ordering::SeqCst))
+    }
 }
