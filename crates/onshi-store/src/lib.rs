@@ -1,1 +1,283 @@
-//! (in progress)
+//! Persistence for central: an embedded SQLite file by default, PostgreSQL when given a
+//! `postgres://` URL.
+//!
+//! All SQL of the project lives in this crate. Both backends run the same statements
+//! (written with `$N` placeholders, which SQLite also accepts when numbered in order of
+//! first use) and map rows through one function per record ([`rows`]), so a query exists
+//! once. Migrations are per backend (`migrations/sqlite`, `migrations/postgres`, same file
+//! names), because DDL differs.
+//!
+//! The hot path is a check by card data: one indexed lookup and one history insert.
+//! History inserts go through a group-commit writer (one per store): each caller waits
+//! until the transaction holding its row has committed, so "recorded before answered"
+//! holds, while many concurrent checks share one commit.
+
+mod migrate;
+mod pg;
+pub mod rows;
+mod sqlite;
+
+use onshi_core::codes::QualificationValidity;
+use onshi_core::date::{JstDateTime, Ymd};
+use onshi_core::ids::MedicalInstitutionCode;
+use onshi_core::model::{
+    ElderlyRecipient, Facility, Insurer, LimitCertificate, Person, Qualification, SpecificDisease,
+};
+
+pub use migrate::MIGRATION_NAMES;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("postgres pool: {0}")]
+    Pool(String),
+    #[error("invalid database URL {0:?}: use a file path, sqlite://PATH or postgres://…")]
+    Url(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("the history writer has stopped")]
+    WriterGone,
+    #[error("migration {name}: {reason}")]
+    Migration { name: String, reason: String },
+    #[error("background task failed: {0}")]
+    Join(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What a check by card data searches for. `symbol_norm` and `number_norm` are
+/// [`onshi_core::text::normalize_card_text`] keys; an absent symbol is the empty string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardQuery {
+    pub insurer_number: String,
+    pub symbol_norm: String,
+    pub number_norm: String,
+    pub branch: Option<u8>,
+    pub birthdate: Ymd,
+}
+
+/// One qualification with everything a result message shows about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QualificationRecord {
+    pub qualification: Qualification,
+    pub person: Person,
+    pub insurer: Insurer,
+    pub elderly: Option<ElderlyRecipient>,
+    pub limit: Option<LimitCertificate>,
+    pub specific_diseases: Vec<SpecificDisease>,
+}
+
+/// One row of the verification history (資格確認履歴).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationRecord {
+    pub request_id: String,
+    pub facility_code: String,
+    pub checked_at: JstDateTime,
+    pub confirmation_date: Option<String>,
+    pub reference_classification: String,
+    pub insurer_number: Option<String>,
+    pub symbol: Option<String>,
+    pub number: Option<String>,
+    pub branch: Option<String>,
+    pub birthdate: Option<String>,
+    pub arbitrary_file_identifier: Option<String>,
+    /// OQSCD004: "1" answered, "2" refused with an error.
+    pub processing_status: String,
+    pub error_code: Option<String>,
+    pub validity: Option<QualificationValidity>,
+    pub person_id: Option<i64>,
+    pub qualification_id: Option<i64>,
+}
+
+/// A slice of the population to load in one transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PopulationSlice<'a> {
+    pub persons: &'a [Person],
+    pub qualifications: &'a [Qualification],
+    pub elderly: &'a [ElderlyRecipient],
+    pub limit_certificates: &'a [LimitCertificate],
+    pub specific_diseases: &'a [SpecificDisease],
+}
+
+/// Card data of an existing qualification, for load generators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardKey {
+    pub insurer_number: String,
+    pub symbol: Option<String>,
+    pub number: String,
+    pub branch: Option<u8>,
+    pub birthdate: String,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(pg::PgStore),
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `url`: a file path,
+    /// `sqlite://PATH`, or `postgres://…` / `postgresql://…`.
+    pub async fn open(url: &str) -> Result<Store> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(pg::PgStore::open(url).await?)
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            if path.is_empty() {
+                return Err(StoreError::Url(url.to_string()));
+            }
+            let path = std::path::PathBuf::from(path);
+            Backend::Sqlite(
+                tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
+                    .await
+                    .map_err(|e| StoreError::Join(e.to_string()))??,
+            )
+        };
+        Ok(Store { backend })
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn upsert_insurers(&self, insurers: &[Insurer]) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, v) = (s.clone(), insurers.to_vec());
+                blocking(move || s.upsert_insurers(&v)).await
+            }
+            Backend::Postgres(p) => p.upsert_insurers(insurers).await,
+        }
+    }
+
+    pub async fn upsert_facilities(&self, facilities: &[Facility]) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, v) = (s.clone(), facilities.to_vec());
+                blocking(move || s.upsert_facilities(&v)).await
+            }
+            Backend::Postgres(p) => p.upsert_facilities(facilities).await,
+        }
+    }
+
+    /// Loads persons, qualifications and certificates in one transaction (bulk path:
+    /// prepared inserts on SQLite, COPY on PostgreSQL).
+    pub async fn load_population(&self, slice: PopulationSlice<'_>) -> Result<()> {
+        match &self.backend {
+            // The slice borrows the caller's data; loading runs before serving (or in a
+            // tool), so blocking this task for one batch's transaction is acceptable.
+            Backend::Sqlite(s) => s.load_population(slice),
+            Backend::Postgres(p) => p.load_population(slice).await,
+        }
+    }
+
+    pub async fn facility(&self, code: &MedicalInstitutionCode) -> Result<Option<Facility>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.facility(code),
+            Backend::Postgres(p) => p.facility(code).await,
+        }
+    }
+
+    pub async fn set_facility_enabled(
+        &self,
+        code: &MedicalInstitutionCode,
+        enabled: bool,
+    ) -> Result<bool> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.set_facility_enabled(code, enabled),
+            Backend::Postgres(p) => p.set_facility_enabled(code, enabled).await,
+        }
+    }
+
+    /// Every qualification matching card data, with person, insurer and certificates.
+    pub async fn find_by_card(&self, q: &CardQuery) -> Result<Vec<QualificationRecord>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.find_by_card(q),
+            Backend::Postgres(p) => p.find_by_card(q).await,
+        }
+    }
+
+    /// Writes one history row and returns once it is committed.
+    pub async fn record_verification(&self, rec: VerificationRecord) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.record_verification(rec).await,
+            Backend::Postgres(p) => p.record_verification(rec).await,
+        }
+    }
+
+    /// History of one facility between two instants (inclusive start, exclusive end),
+    /// newest first.
+    pub async fn verifications(
+        &self,
+        facility: &MedicalInstitutionCode,
+        from: JstDateTime,
+        to: JstDateTime,
+        limit: i64,
+    ) -> Result<Vec<VerificationRecord>> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, f) = (s.clone(), facility.clone());
+                blocking(move || s.verifications(&f, from, to, limit)).await
+            }
+            Backend::Postgres(p) => p.verifications(facility, from, to, limit).await,
+        }
+    }
+
+    pub async fn count(&self, table: CountedTable) -> Result<i64> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.count(table)).await
+            }
+            Backend::Postgres(p) => p.count(table).await,
+        }
+    }
+
+    /// Up to `n` card keys of current qualifications, spread over the table.
+    pub async fn sample_card_keys(&self, n: i64) -> Result<Vec<CardKey>> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.sample_card_keys(n)).await
+            }
+            Backend::Postgres(p) => p.sample_card_keys(n).await,
+        }
+    }
+}
+
+/// Tables whose size is reported by `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountedTable {
+    Person,
+    Qualification,
+    Verification,
+}
+
+impl CountedTable {
+    fn sql(self) -> &'static str {
+        match self {
+            CountedTable::Person => "SELECT COUNT(*) FROM person",
+            CountedTable::Qualification => "SELECT COUNT(*) FROM qualification",
+            CountedTable::Verification => "SELECT COUNT(*) FROM verification",
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+}

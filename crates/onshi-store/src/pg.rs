@@ -1,0 +1,417 @@
+//! The PostgreSQL backend: a connection pool for reads and admin work, COPY for bulk
+//! loads, and a group-commit writer task that inserts history rows with one `UNNEST`
+//! statement per group.
+
+use crate::rows::{self, QualificationValues};
+use crate::{
+    CardKey, CardQuery, CountedTable, PopulationSlice, QualificationRecord, Result, StoreError,
+    VerificationRecord,
+};
+use bytes::Bytes;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::SinkExt;
+use onshi_core::date::JstDateTime;
+use onshi_core::ids::MedicalInstitutionCode;
+use onshi_core::model::{Facility, Insurer};
+use std::collections::HashSet;
+use std::str::FromStr;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::NoTls;
+
+const POOL_SIZE: usize = 16;
+const MAX_GROUP: usize = 1024;
+
+type WriteJob = (VerificationRecord, oneshot::Sender<Result<()>>);
+
+#[derive(Clone)]
+pub(crate) struct PgStore {
+    pool: Pool,
+    writer: mpsc::UnboundedSender<WriteJob>,
+}
+
+const INSERT_VERIFICATIONS: &str = "INSERT INTO verification (request_id, facility_code, checked_at, confirmation_date, \
+     reference_classification, insurer_number, symbol, number, branch, birthdate, arbitrary_file_identifier, \
+     processing_status, error_code, validity, person_id, qualification_id) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], \
+     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[])";
+
+fn pool_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Pool(e.to_string())
+}
+
+impl PgStore {
+    pub(crate) async fn open(url: &str) -> Result<Self> {
+        let config = tokio_postgres::Config::from_str(url).map_err(|_| StoreError::Url(url.into()))?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(pool_err)?;
+        {
+            let mut client = pool.get().await.map_err(pool_err)?;
+            migrate(&mut client).await?;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer(config, rx));
+        Ok(PgStore { pool, writer: tx })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pool_err)
+    }
+
+    pub(crate) async fn upsert_insurers(&self, insurers: &[Insurer]) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let stmt = tx.prepare_cached(rows::UPSERT_INSURER).await?;
+        for i in insurers {
+            tx.execute(&stmt, &[&i.number.digits(), &i.name, &i.kind.code()]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn upsert_facilities(&self, facilities: &[Facility]) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let stmt = tx.prepare_cached(rows::UPSERT_FACILITY).await?;
+        for f in facilities {
+            tx.execute(&stmt, &[&f.code.as_str(), &f.name, &i64::from(f.enabled)]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn load_population(&self, s: PopulationSlice<'_>) -> Result<()> {
+        let with_specific: HashSet<i64> =
+            s.specific_diseases.iter().map(|d| d.qualification_id).collect();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+
+        let mut buf = CopyBuf::default();
+        for p in s.persons {
+            buf.int(p.id)
+                .text(&p.name)
+                .text(&p.name_kana)
+                .text(&p.birthdate.to_wire())
+                .text(p.sex.code())
+                .text(&p.address)
+                .last_text(Some(&p.post_number));
+        }
+        copy(&tx, "COPY person (id, name, name_kana, birthdate, sex, address, post_number) FROM STDIN", buf).await?;
+
+        let mut buf = CopyBuf::default();
+        for q in s.qualifications {
+            let v = QualificationValues::new(q, with_specific.contains(&q.id));
+            buf.int(v.id)
+                .int(v.person_id)
+                .text(&v.insurer_number)
+                .opt_text(v.symbol.as_deref())
+                .text(&v.symbol_norm)
+                .text(&v.number)
+                .text(&v.number_norm)
+                .opt_int(v.branch)
+                .text(v.personal_family)
+                .opt_text(v.insured_name.as_deref())
+                .text(v.card_classification)
+                .text(&v.qualification_date)
+                .opt_text(v.disqualification_date.as_deref())
+                .opt_text(v.reason_of_loss)
+                .opt_int(v.successor_id)
+                .opt_text(v.certificate_issuance_date.as_deref())
+                .opt_text(v.card_valid_from.as_deref())
+                .opt_text(v.card_valid_to.as_deref())
+                .text(v.income)
+                .last_int(v.has_specific);
+        }
+        copy(
+            &tx,
+            "COPY qualification (id, person_id, insurer_number, symbol, symbol_norm, number, number_norm, branch, \
+             personal_family, insured_name, card_classification, qualification_date, disqualification_date, \
+             reason_of_loss, successor_id, certificate_issuance_date, card_valid_from, card_valid_to, income, \
+             has_specific) FROM STDIN",
+            buf,
+        )
+        .await?;
+
+        let mut buf = CopyBuf::default();
+        for e in s.elderly {
+            buf.int(e.qualification_id)
+                .text(&e.certificate_date.to_wire())
+                .text(&e.valid_start.to_wire())
+                .text(&e.valid_end.to_wire())
+                .last_int(i64::from(e.contribution_ratio));
+        }
+        copy(&tx, "COPY elderly_recipient (qualification_id, certificate_date, valid_start, valid_end, contribution_ratio) FROM STDIN", buf).await?;
+
+        let mut buf = CopyBuf::default();
+        for l in s.limit_certificates {
+            buf.int(l.qualification_id)
+                .text(l.classification.code())
+                .text(l.flag.code())
+                .text(&l.certificate_date.to_wire())
+                .text(&l.valid_start.to_wire())
+                .opt_text(rows::opt_ymd_text(l.valid_end).as_deref())
+                .last_text(rows::opt_ymd_text(l.long_term_date).as_deref());
+        }
+        copy(&tx, "COPY limit_certificate (qualification_id, classification, flag, certificate_date, valid_start, valid_end, long_term_date) FROM STDIN", buf).await?;
+
+        let mut buf = CopyBuf::default();
+        for d in s.specific_diseases {
+            buf.int(d.qualification_id)
+                .text(d.category.code())
+                .text(&d.certificate_date.to_wire())
+                .text(&d.valid_start.to_wire())
+                .opt_text(rows::opt_ymd_text(d.valid_end).as_deref())
+                .last_int(i64::from(d.self_pay));
+        }
+        copy(&tx, "COPY specific_disease (qualification_id, category, certificate_date, valid_start, valid_end, self_pay) FROM STDIN", buf).await?;
+
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn facility(&self, code: &MedicalInstitutionCode) -> Result<Option<Facility>> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(rows::FACILITY).await?;
+        client.query_opt(&stmt, &[&code.as_str()]).await?.map(|r| rows::facility(&r)).transpose()
+    }
+
+    pub(crate) async fn set_facility_enabled(
+        &self,
+        code: &MedicalInstitutionCode,
+        enabled: bool,
+    ) -> Result<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(rows::SET_FACILITY_ENABLED, &[&i64::from(enabled), &code.as_str()])
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub(crate) async fn find_by_card(&self, q: &CardQuery) -> Result<Vec<QualificationRecord>> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(rows::FIND_BY_CARD).await?;
+        let birthdate = q.birthdate.to_wire();
+        let has_branch = i64::from(q.branch.is_some());
+        let branch = q.branch.map(i64::from).unwrap_or(-1);
+        let found = client
+            .query(
+                &stmt,
+                &[&q.insurer_number, &q.number_norm, &q.symbol_norm, &birthdate, &has_branch, &branch],
+            )
+            .await?;
+        let mut out = Vec::with_capacity(found.len());
+        for r in &found {
+            let (mut rec, has_specific) = rows::qualification_record(r)?;
+            if has_specific {
+                let stmt = client.prepare_cached(rows::SPECIFIC_FOR).await?;
+                for r in client.query(&stmt, &[&rec.qualification.id]).await? {
+                    rec.specific_diseases.push(rows::specific_disease(&r)?);
+                }
+            }
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn record_verification(&self, rec: VerificationRecord) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.writer.send((rec, tx)).map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    pub(crate) async fn verifications(
+        &self,
+        facility: &MedicalInstitutionCode,
+        from: JstDateTime,
+        to: JstDateTime,
+        limit: i64,
+    ) -> Result<Vec<VerificationRecord>> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(rows::VERIFICATIONS).await?;
+        let rs = client
+            .query(&stmt, &[&facility.as_str(), &from.unix_micros(), &to.unix_micros(), &limit])
+            .await?;
+        rs.iter().map(rows::verification).collect()
+    }
+
+    pub(crate) async fn count(&self, table: CountedTable) -> Result<i64> {
+        let client = self.client().await?;
+        Ok(client.query_one(table.sql(), &[]).await?.try_get(0)?)
+    }
+
+    pub(crate) async fn sample_card_keys(&self, n: i64) -> Result<Vec<CardKey>> {
+        let total = self.count(CountedTable::Qualification).await?;
+        let step = (total / n.max(1)).max(1);
+        let client = self.client().await?;
+        let rs = client.query(rows::SAMPLE_CARD_KEYS, &[&step, &n]).await?;
+        rs.iter().map(rows::card_key).collect()
+    }
+}
+
+async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
+    let tx = client.transaction().await?;
+    // Several central processes may start at once: one migrates, the others wait.
+    tx.execute("SELECT pg_advisory_xact_lock(7164853)", &[]).await?;
+    tx.batch_execute(crate::migrate::CREATE_TABLE).await?;
+    for (name, sql) in crate::migrate::POSTGRES {
+        let done: i64 = tx
+            .query_one("SELECT COUNT(*) FROM schema_migrations WHERE name = $1", &[name])
+            .await?
+            .try_get(0)?;
+        if done == 0 {
+            tx.batch_execute(sql).await.map_err(|e| StoreError::Migration {
+                name: (*name).to_string(),
+                reason: e.to_string(),
+            })?;
+            tx.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
+                &[name, &crate::migrate::now_micros()],
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Rows in PostgreSQL's COPY text format.
+#[derive(Default)]
+struct CopyBuf {
+    out: String,
+}
+
+impl CopyBuf {
+    fn raw(&mut self, v: Option<&str>, last: bool) -> &mut Self {
+        match v {
+            None => self.out.push_str("\\N"),
+            Some(v) => {
+                for ch in v.chars() {
+                    match ch {
+                        '\\' => self.out.push_str("\\\\"),
+                        '\t' => self.out.push_str("\\t"),
+                        '\n' => self.out.push_str("\\n"),
+                        '\r' => self.out.push_str("\\r"),
+                        c => self.out.push(c),
+                    }
+                }
+            }
+        }
+        self.out.push(if last { '\n' } else { '\t' });
+        self
+    }
+    fn text(&mut self, v: &str) -> &mut Self {
+        self.raw(Some(v), false)
+    }
+    fn opt_text(&mut self, v: Option<&str>) -> &mut Self {
+        self.raw(v, false)
+    }
+    fn last_text(&mut self, v: Option<&str>) -> &mut Self {
+        self.raw(v, true)
+    }
+    fn int(&mut self, v: i64) -> &mut Self {
+        self.raw(Some(&v.to_string()), false)
+    }
+    fn opt_int(&mut self, v: Option<i64>) -> &mut Self {
+        self.raw(v.map(|v| v.to_string()).as_deref(), false)
+    }
+    fn last_int(&mut self, v: i64) -> &mut Self {
+        self.raw(Some(&v.to_string()), true)
+    }
+}
+
+async fn copy(tx: &deadpool_postgres::Transaction<'_>, sql: &str, buf: CopyBuf) -> Result<()> {
+    if buf.out.is_empty() {
+        return Ok(());
+    }
+    let sink = tx.copy_in::<_, Bytes>(sql).await?;
+    futures_util::pin_mut!(sink);
+    sink.send(Bytes::from(buf.out)).await?;
+    sink.finish().await?;
+    Ok(())
+}
+
+async fn writer(config: tokio_postgres::Config, mut rx: mpsc::UnboundedReceiver<WriteJob>) {
+    let mut client: Option<(tokio_postgres::Client, tokio_postgres::Statement)> = None;
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        if client.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+            client = match connect_writer(&config).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(error = %e, "history writer cannot connect");
+                    None
+                }
+            };
+        }
+        let result = match &client {
+            Some((c, stmt)) => write_group(c, stmt, &group).await,
+            None => Err(StoreError::WriterGone),
+        };
+        for (_, reply) in group {
+            let r = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Pool(format!("history not recorded: {e}"))),
+            };
+            let _ = reply.send(r);
+        }
+    }
+}
+
+async fn connect_writer(
+    config: &tokio_postgres::Config,
+) -> Result<(tokio_postgres::Client, tokio_postgres::Statement)> {
+    let (client, conn) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::warn!(error = %e, "history writer connection ended");
+        }
+    });
+    let stmt = client.prepare(INSERT_VERIFICATIONS).await?;
+    Ok((client, stmt))
+}
+
+async fn write_group(
+    client: &tokio_postgres::Client,
+    stmt: &tokio_postgres::Statement,
+    group: &[WriteJob],
+) -> Result<()> {
+    let col = |f: fn(&VerificationRecord) -> Option<String>| -> Vec<Option<String>> {
+        group.iter().map(|(r, _)| f(r)).collect()
+    };
+    let request_id = col(|r| Some(r.request_id.clone()));
+    let facility = col(|r| Some(r.facility_code.clone()));
+    let checked_at: Vec<i64> = group.iter().map(|(r, _)| r.checked_at.unix_micros()).collect();
+    let confirmation_date = col(|r| r.confirmation_date.clone());
+    let reference = col(|r| Some(r.reference_classification.clone()));
+    let insurer = col(|r| r.insurer_number.clone());
+    let symbol = col(|r| r.symbol.clone());
+    let number = col(|r| r.number.clone());
+    let branch = col(|r| r.branch.clone());
+    let birthdate = col(|r| r.birthdate.clone());
+    let afi = col(|r| r.arbitrary_file_identifier.clone());
+    let status = col(|r| Some(r.processing_status.clone()));
+    let error_code = col(|r| r.error_code.clone());
+    let validity = col(|r| r.validity.map(|v| v.code().to_string()));
+    let person: Vec<Option<i64>> = group.iter().map(|(r, _)| r.person_id).collect();
+    let qual: Vec<Option<i64>> = group.iter().map(|(r, _)| r.qualification_id).collect();
+    client
+        .execute(
+            stmt,
+            &[
+                &request_id, &facility, &checked_at, &confirmation_date, &reference, &insurer,
+                &symbol, &number, &branch, &birthdate, &afi, &status, &error_code, &validity,
+                &person, &qual,
+            ],
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! The SQL text shared by both backends and the mapping from a row to a record.
+//!
+//! Rows are read through the small [`Row`] trait so that one mapping function serves
+//! rusqlite and tokio-postgres alike. Stored values are re-parsed into domain types; a
+//! value that no longer parses is reported as [`StoreError::Corrupt`] rather than guessed.
+
+use crate::{CardKey, QualificationRecord, Result, StoreError, VerificationRecord};
+use onshi_core::burden::IncomeCategory;
+use onshi_core::codes::*;
+use onshi_core::date::{JstDateTime, Ymd};
+use onshi_core::ids::*;
+use onshi_core::model::*;
+
+pub(crate) const UPSERT_INSURER: &str = "INSERT INTO insurer (number, name, kind) VALUES ($1, $2, $3) \
+     ON CONFLICT (number) DO UPDATE SET name = excluded.name, kind = excluded.kind";
+
+pub(crate) const UPSERT_FACILITY: &str = "INSERT INTO facility (code, name, enabled) VALUES ($1, $2, $3) \
+     ON CONFLICT (code) DO UPDATE SET name = excluded.name, enabled = excluded.enabled";
+
+pub(crate) const FACILITY: &str = "SELECT code, name, enabled FROM facility WHERE code = $1";
+
+pub(crate) const SET_FACILITY_ENABLED: &str = "UPDATE facility SET enabled = $1 WHERE code = $2";
+
+pub(crate) const INSERT_PERSON: &str = "INSERT INTO person (id, name, name_kana, birthdate, sex, address, post_number) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub(crate) const INSERT_QUALIFICATION: &str = "INSERT INTO qualification (id, person_id, insurer_number, symbol, symbol_norm, number, number_norm, \
+     branch, personal_family, insured_name, card_classification, qualification_date, disqualification_date, \
+     reason_of_loss, successor_id, certificate_issuance_date, card_valid_from, card_valid_to, income, has_specific) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+
+pub(crate) const INSERT_ELDERLY: &str = "INSERT INTO elderly_recipient (qualification_id, certificate_date, valid_start, valid_end, contribution_ratio) \
+     VALUES ($1, $2, $3, $4, $5)";
+
+pub(crate) const INSERT_LIMIT: &str = "INSERT INTO limit_certificate (qualification_id, classification, flag, certificate_date, valid_start, valid_end, long_term_date) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub(crate) const INSERT_SPECIFIC: &str = "INSERT INTO specific_disease (qualification_id, category, certificate_date, valid_start, valid_end, self_pay) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// The check-by-card-data lookup. `$5` = 1 when a branch was given, `$6` the branch.
+pub(crate) const FIND_BY_CARD: &str = "SELECT q.id, q.person_id, q.insurer_number, q.symbol, q.number, q.branch, q.personal_family, \
+     q.insured_name, q.card_classification, q.qualification_date, q.disqualification_date, q.reason_of_loss, \
+     q.successor_id, q.certificate_issuance_date, q.card_valid_from, q.card_valid_to, q.income, q.has_specific, \
+     p.name, p.name_kana, p.birthdate, p.sex, p.address, p.post_number, \
+     i.name, i.kind, \
+     e.certificate_date, e.valid_start, e.valid_end, e.contribution_ratio, \
+     l.classification, l.flag, l.certificate_date, l.valid_start, l.valid_end, l.long_term_date \
+     FROM qualification q \
+     JOIN person p ON p.id = q.person_id \
+     JOIN insurer i ON i.number = q.insurer_number \
+     LEFT JOIN elderly_recipient e ON e.qualification_id = q.id \
+     LEFT JOIN limit_certificate l ON l.qualification_id = q.id \
+     WHERE q.insurer_number = $1 AND q.number_norm = $2 AND q.symbol_norm = $3 AND p.birthdate = $4 \
+       AND ($5 = 0 OR q.branch = $6) \
+     ORDER BY q.id";
+
+pub(crate) const SPECIFIC_FOR: &str = "SELECT qualification_id, category, certificate_date, valid_start, valid_end, self_pay \
+     FROM specific_disease WHERE qualification_id = $1 ORDER BY id";
+
+pub(crate) const INSERT_VERIFICATION: &str = "INSERT INTO verification (request_id, facility_code, checked_at, confirmation_date, reference_classification, \
+     insurer_number, symbol, number, branch, birthdate, arbitrary_file_identifier, processing_status, error_code, \
+     validity, person_id, qualification_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+pub(crate) const VERIFICATIONS: &str = "SELECT request_id, facility_code, checked_at, confirmation_date, reference_classification, \
+     insurer_number, symbol, number, branch, birthdate, arbitrary_file_identifier, processing_status, error_code, \
+     validity, person_id, qualification_id \
+     FROM verification WHERE facility_code = $1 AND checked_at >= $2 AND checked_at < $3 \
+     ORDER BY checked_at DESC, id DESC LIMIT $4";
+
+pub(crate) const SAMPLE_CARD_KEYS: &str = "SELECT q.insurer_number, q.symbol, q.number, q.branch, p.birthdate \
+     FROM qualification q JOIN person p ON p.id = q.person_id \
+     WHERE q.disqualification_date IS NULL AND q.id % $1 = 0 ORDER BY q.id LIMIT $2";
+
+/// Column access common to rusqlite and tokio-postgres rows.
+pub trait Row {
+    fn text(&self, i: usize) -> Result<Option<String>>;
+    fn int(&self, i: usize) -> Result<Option<i64>>;
+}
+
+impl Row for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.get::<_, Option<String>>(i)?)
+    }
+    fn int(&self, i: usize) -> Result<Option<i64>> {
+        Ok(self.get::<_, Option<i64>>(i)?)
+    }
+}
+
+impl Row for tokio_postgres::Row {
+    fn text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.try_get::<_, Option<String>>(i)?)
+    }
+    fn int(&self, i: usize) -> Result<Option<i64>> {
+        Ok(self.try_get::<_, Option<i64>>(i)?)
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+struct Cols<'r, R: Row> {
+    row: &'r R,
+}
+
+impl<R: Row> Cols<'_, R> {
+    fn text(&self, i: usize) -> Result<String> {
+        self.row.text(i)?.ok_or_else(|| corrupt("column", format!("{i} is NULL")))
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        self.row.text(i)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        self.row.int(i)?.ok_or_else(|| corrupt("column", format!("{i} is NULL")))
+    }
+    fn ymd(&self, i: usize) -> Result<Ymd> {
+        let t = self.text(i)?;
+        Ymd::parse(&t).map_err(|e| corrupt("date", e))
+    }
+    fn opt_ymd(&self, i: usize) -> Result<Option<Ymd>> {
+        self.opt_text(i)?.map(|t| Ymd::parse(&t).map_err(|e| corrupt("date", e))).transpose()
+    }
+    fn code<T>(&self, i: usize, parse: fn(&str) -> std::result::Result<T, CodeError>) -> Result<T> {
+        parse(&self.text(i)?).map_err(|e| corrupt("code", e))
+    }
+    fn opt_code<T>(
+        &self,
+        i: usize,
+        parse: fn(&str) -> std::result::Result<T, CodeError>,
+    ) -> Result<Option<T>> {
+        self.opt_text(i)?.map(|t| parse(&t).map_err(|e| corrupt("code", e))).transpose()
+    }
+}
+
+pub(crate) fn ymd_text(d: Ymd) -> String {
+    d.to_wire()
+}
+
+pub(crate) fn opt_ymd_text(d: Option<Ymd>) -> Option<String> {
+    d.map(Ymd::to_wire)
+}
+
+pub(crate) fn insurer_number(s: &str) -> Result<InsurerNumber> {
+    InsurerNumber::parse(s).map_err(|e| corrupt("insurer number", e))
+}
+
+/// Maps one [`FIND_BY_CARD`] row. Specific diseases are filled in by the caller.
+pub(crate) fn qualification_record<R: Row>(row: &R) -> Result<(QualificationRecord, bool)> {
+    let c = Cols { row };
+    let qualification_id = c.int(0)?;
+    let insurer = insurer_number(&c.text(2)?)?;
+    let qualification = Qualification {
+        id: qualification_id,
+        person_id: c.int(1)?,
+        insurer_number: insurer.clone(),
+        symbol: c
+            .opt_text(3)?
+            .map(|s| InsuredCardSymbol::parse(&s).map_err(|e| corrupt("symbol", e)))
+            .transpose()?,
+        number: InsuredIdentificationNumber::parse(&c.text(4)?).map_err(|e| corrupt("number", e))?,
+        branch: c
+            .row
+            .int(5)?
+            .map(|b| {
+                u8::try_from(b)
+                    .map_err(|e| corrupt("branch", e))
+                    .and_then(|b| InsuredBranchNumber::new(b).map_err(|e| corrupt("branch", e)))
+            })
+            .transpose()?,
+        personal_family: c.code(6, PersonalFamilyClassification::from_code)?,
+        insured_name: c.opt_text(7)?,
+        card_classification: c.code(8, InsuredCardClassification::from_code)?,
+        qualification_date: c.ymd(9)?,
+        disqualification_date: c.opt_ymd(10)?,
+        reason_of_loss: c.opt_code(11, ReasonOfLoss::from_code)?,
+        successor_id: c.row.int(12)?,
+        certificate_issuance_date: c.opt_ymd(13)?,
+        card_valid_from: c.opt_ymd(14)?,
+        card_valid_to: c.opt_ymd(15)?,
+        income: IncomeCategory::from_code(&c.text(16)?)
+            .ok_or_else(|| corrupt("income", "unknown code"))?,
+    };
+    let has_specific = c.int(17)? != 0;
+    let person = Person {
+        id: qualification.person_id,
+        name: c.text(18)?,
+        name_kana: c.text(19)?,
+        birthdate: c.ymd(20)?,
+        sex: c.code(21, Sex::from_code)?,
+        address: c.text(22)?,
+        post_number: c.text(23)?,
+    };
+    let insurer = Insurer {
+        number: insurer,
+        name: c.text(24)?,
+        kind: InsurerKind::from_code(&c.text(25)?)
+            .ok_or_else(|| corrupt("insurer kind", "unknown code"))?,
+    };
+    let elderly = match c.opt_text(26)? {
+        None => None,
+        Some(_) => Some(ElderlyRecipient {
+            qualification_id,
+            certificate_date: c.ymd(26)?,
+            valid_start: c.ymd(27)?,
+            valid_end: c.ymd(28)?,
+            contribution_ratio: u8::try_from(c.int(29)?).map_err(|e| corrupt("ratio", e))?,
+        }),
+    };
+    let limit = match c.opt_text(30)? {
+        None => None,
+        Some(_) => Some(LimitCertificate {
+            qualification_id,
+            classification: c.code(30, LimitCertificateClassification::from_code)?,
+            flag: c.code(31, LimitClassificationFlag::from_code)?,
+            certificate_date: c.ymd(32)?,
+            valid_start: c.ymd(33)?,
+            valid_end: c.opt_ymd(34)?,
+            long_term_date: c.opt_ymd(35)?,
+        }),
+    };
+    Ok((
+        QualificationRecord {
+            qualification,
+            person,
+            insurer,
+            elderly,
+            limit,
+            specific_diseases: Vec::new(),
+        },
+        has_specific,
+    ))
+}
+
+pub(crate) fn specific_disease<R: Row>(row: &R) -> Result<SpecificDisease> {
+    let c = Cols { row };
+    Ok(SpecificDisease {
+        qualification_id: c.int(0)?,
+        category: c.code(1, SpecificDiseaseCategory::from_code)?,
+        certificate_date: c.ymd(2)?,
+        valid_start: c.ymd(3)?,
+        valid_end: c.opt_ymd(4)?,
+        self_pay: u32::try_from(c.int(5)?).map_err(|e| corrupt("self pay", e))?,
+    })
+}
+
+pub(crate) fn facility<R: Row>(row: &R) -> Result<Facility> {
+    let c = Cols { row };
+    Ok(Facility {
+        code: MedicalInstitutionCode::parse(&c.text(0)?).map_err(|e| corrupt("facility", e))?,
+        name: c.text(1)?,
+        enabled: c.int(2)? != 0,
+    })
+}
+
+pub(crate) fn verification<R: Row>(row: &R) -> Result<VerificationRecord> {
+    let c = Cols { row };
+    Ok(VerificationRecord {
+        request_id: c.text(0)?,
+        facility_code: c.text(1)?,
+        checked_at: JstDateTime::from_unix_micros(c.int(2)?),
+        confirmation_date: c.opt_text(3)?,
+        reference_classification: c.text(4)?,
+        insurer_number: c.opt_text(5)?,
+        symbol: c.opt_text(6)?,
+        number: c.opt_text(7)?,
+        branch: c.opt_text(8)?,
+        birthdate: c.opt_text(9)?,
+        arbitrary_file_identifier: c.opt_text(10)?,
+        processing_status: c.text(11)?,
+        error_code: c.opt_text(12)?,
+        validity: c.opt_code(13, QualificationValidity::from_code)?,
+        person_id: c.row.int(14)?,
+        qualification_id: c.row.int(15)?,
+    })
+}
+
+pub(crate) fn card_key<R: Row>(row: &R) -> Result<CardKey> {
+    let c = Cols { row };
+    Ok(CardKey {
+        insurer_number: c.text(0)?,
+        symbol: c.opt_text(1)?,
+        number: c.text(2)?,
+        branch: c.row.int(3)?.and_then(|b| u8::try_from(b).ok()),
+        birthdate: c.text(4)?,
+    })
+}
+
+/// Values of one qualification insert, in [`INSERT_QUALIFICATION`] order, as text or ints.
+pub(crate) struct QualificationValues {
+    pub id: i64,
+    pub person_id: i64,
+    pub insurer_number: String,
+    pub symbol: Option<String>,
+    pub symbol_norm: String,
+    pub number: String,
+    pub number_norm: String,
+    pub branch: Option<i64>,
+    pub personal_family: &'static str,
+    pub insured_name: Option<String>,
+    pub card_classification: &'static str,
+    pub qualification_date: String,
+    pub disqualification_date: Option<String>,
+    pub reason_of_loss: Option<&'static str>,
+    pub successor_id: Option<i64>,
+    pub certificate_issuance_date: Option<String>,
+    pub card_valid_from: Option<String>,
+    pub card_valid_to: Option<String>,
+    pub income: &'static str,
+    pub has_specific: i64,
+}
+
+impl QualificationValues {
+    pub(crate) fn new(q: &Qualification, has_specific: bool) -> Self {
+        QualificationValues {
+            id: q.id,
+            person_id: q.person_id,
+            insurer_number: q.insurer_number.digits().to_string(),
+            symbol: q.symbol.as_ref().map(|s| s.as_str().to_string()),
+            symbol_norm: q.symbol.as_ref().map(|s| s.normalized()).unwrap_or_default(),
+            number: q.number.as_str().to_string(),
+            number_norm: q.number.normalized(),
+            branch: q.branch.map(|b| i64::from(b.value())),
+            personal_family: q.personal_family.code(),
+            insured_name: q.insured_name.clone(),
+            card_classification: q.card_classification.code(),
+            qualification_date: ymd_text(q.qualification_date),
+            disqualification_date: opt_ymd_text(q.disqualification_date),
+            reason_of_loss: q.reason_of_loss.map(|r| r.code()),
+            successor_id: q.successor_id,
+            certificate_issuance_date: opt_ymd_text(q.certificate_issuance_date),
+            card_valid_from: opt_ymd_text(q.card_valid_from),
+            card_valid_to: opt_ymd_text(q.card_valid_to),
+            income: q.income.code(),
+            has_specific: i64::from(has_specific),
+        }
+    }
+}
