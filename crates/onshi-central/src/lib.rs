@@ -1,1 +1,16 @@
-//! (in progress)
+//! The central verification service (`onshi central serve`).
+//!
+//! Facilities call it over mutual TLS; their client certificate names them. Handlers are
+//! thin: parse the message ([`onshi_wire`]), parse the card data into domain types and
+//! decide ([`engine`]), record the answer in the history ([`onshi_store`]), render it.
+//! Every error goes through one mapping ([`error::CheckError`]).
+
+pub mod client;
+pub mod engine;
+pub mod error;
+pub mod provision;
+mod server;
+mod tls;
+
+pub use server::{CentralConfig, RunningCentral, start};
+pub use tls::Peer;

@@ -1,1 +1,262 @@
-fn main() {}
+//! The `onshi` binary: one command per job (demo, central, synth, check, bench).
+
+mod bench;
+mod check;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use onshi_central::provision::{self, DataDir};
+use onshi_central::{CentralConfig, RunningCentral};
+use onshi_core::{Clock, SystemClock};
+use onshi_pki::PkiLayout;
+use onshi_store::{CountedTable, Store};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "onshi",
+    version,
+    about = "オンライン資格確認 — an open implementation"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make (first run) or reuse a demo data directory and start central on it.
+    Demo {
+        #[arg(long, default_value = "demo-data")]
+        data: PathBuf,
+        /// Central listens on 127.0.0.1:PORT.
+        #[arg(long, default_value_t = 8443)]
+        port: u16,
+        /// Size of the synthetic population made on first run.
+        #[arg(long, default_value_t = 10_000)]
+        people: usize,
+        #[arg(long, default_value_t = 20261123)]
+        seed: u64,
+    },
+    /// The central verification service.
+    Central {
+        #[command(subcommand)]
+        command: CentralCommand,
+    },
+    /// Generate a synthetic population into a database (SQLite path or postgres:// URL).
+    Synth {
+        /// Data directory (certificates and samples.json are written there).
+        #[arg(long)]
+        data: PathBuf,
+        /// Database; default DATA/central.sqlite.
+        #[arg(long, env = "ONSHI_DATABASE_URL")]
+        database: Option<String>,
+        #[arg(long, default_value_t = 10_000)]
+        people: usize,
+        #[arg(long, default_value_t = 20261123)]
+        seed: u64,
+    },
+    /// Check one person by insurance-card data against a running central, as the demo clinic.
+    Check(check::CheckArgs),
+    /// Load-test a running central (see docs/performance.md).
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum CentralCommand {
+    /// Serve the facility API over mutual TLS.
+    Serve {
+        #[arg(long, default_value = "demo-data")]
+        data: PathBuf,
+        /// Database; default DATA/central.sqlite.
+        #[arg(long, env = "ONSHI_DATABASE_URL")]
+        database: Option<String>,
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ONSHI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let threads = match &cli.command {
+        Command::Central {
+            command: CentralCommand::Serve { threads, .. },
+        } => *threads,
+        _ => None,
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = threads {
+        rt.worker_threads(n);
+    }
+    rt.build()?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo {
+            data,
+            port,
+            people,
+            seed,
+        } => demo(data, port, people, seed).await,
+        Command::Central {
+            command:
+                CentralCommand::Serve {
+                    data,
+                    database,
+                    listen,
+                    ..
+                },
+        } => {
+            let dir = DataDir::new(data);
+            let store = open_store(&dir, database.as_deref()).await?;
+            let central = start_central(&dir, store, listen).await?;
+            eprintln!("central: https://{} (mTLS)", central.addr);
+            wait_for_ctrl_c(central).await
+        }
+        Command::Synth {
+            data,
+            database,
+            people,
+            seed,
+        } => {
+            let dir = DataDir::new(data);
+            std::fs::create_dir_all(&dir.root)?;
+            let store = open_store(&dir, database.as_deref()).await?;
+            if store.count(CountedTable::Person).await? > 0 {
+                bail!("the database already holds a population; use an empty database");
+            }
+            populate(&dir, &store, people, seed).await
+        }
+        Command::Check(args) => check::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}
+
+async fn open_store(dir: &DataDir, database: Option<&str>) -> Result<Store> {
+    let url = match database {
+        Some(u) => u.to_string(),
+        None => dir.database().to_string_lossy().into_owned(),
+    };
+    Store::open(&url)
+        .await
+        .with_context(|| format!("open database {url}"))
+}
+
+async fn populate(dir: &DataDir, store: &Store, people: usize, seed: u64) -> Result<()> {
+    let facilities = provision::facilities(seed);
+    provision::ensure_pki(dir, &facilities)?;
+    let bar = ProgressBar::new(people as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} 人口生成 [{bar:40}] {pos}/{len} 人 ({per_sec}, 残り {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let today = SystemClock.now().date();
+    let summary =
+        provision::load_population(store, seed, people, today, |n| bar.set_position(n as u64))
+            .await?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    provision::write_samples(&dir.samples(), &summary)?;
+    eprintln!(
+        "loaded {} persons and {} qualifications into {} in {:.1} s ({:.0} persons/s); samples: {}",
+        summary.persons,
+        summary.qualifications,
+        store.backend_name(),
+        secs,
+        summary.persons as f64 / secs.max(1e-9),
+        dir.samples().display()
+    );
+    Ok(())
+}
+
+async fn start_central(dir: &DataDir, store: Store, listen: SocketAddr) -> Result<RunningCentral> {
+    let pki = dir.pki();
+    let server = PkiLayout::read(&pki.server())
+        .context("central's server certificate (run `onshi demo` or `onshi synth` first)")?;
+    let facility_ca = std::fs::read_to_string(pki.facility_ca().0)?;
+    let tls = onshi_pki::server_config_mtls(&server, &facility_ca)?;
+    let central = onshi_central::start(CentralConfig {
+        listen,
+        tls,
+        store,
+        clock: Arc::new(SystemClock) as Arc<dyn Clock>,
+        limits: onshi_wire::Limits::default(),
+    })
+    .await
+    .with_context(|| format!("listen on {listen}"))?;
+    std::fs::write(dir.central_addr(), central.addr.to_string())?;
+    std::fs::write(dir.central_pid(), std::process::id().to_string())?;
+    Ok(central)
+}
+
+async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> {
+    let dir = DataDir::new(&data);
+    std::fs::create_dir_all(&dir.root)?;
+    let store = open_store(&dir, None).await?;
+    if store.count(CountedTable::Person).await? == 0 {
+        eprintln!(
+            "first run: making certificates and a population of {people} people in {}",
+            data.display()
+        );
+        populate(&dir, &store, people, seed).await?;
+    } else {
+        provision::ensure_pki(&dir, &provision::facilities(seed))?;
+        eprintln!("reusing {}", data.display());
+    }
+    let listen: SocketAddr = ([127, 0, 0, 1], port).into();
+    let central = start_central(&dir, store.clone(), listen).await?;
+    let clinic = &provision::facilities(seed)[0];
+    let pki = dir.pki();
+    let (cert, key) = pki.facility(&clinic.code);
+    println!("onshi demo is running");
+    println!(
+        "  central (mTLS):       https://{}/oqs/v1/qualification",
+        central.addr
+    );
+    println!(
+        "  database:             {} ({} people)",
+        dir.database().display(),
+        store.count(CountedTable::Person).await?
+    );
+    println!(
+        "  demo clinic:          {} {}",
+        clinic.code.as_str(),
+        clinic.name
+    );
+    println!("  clinic certificate:   {}", cert.display());
+    println!("  clinic key:           {}", key.display());
+    println!("  server CA:            {}", pki.server_ca().0.display());
+    println!("  sample cases:         {}", dir.samples().display());
+    println!(
+        "try:  onshi check --data {} --insurer … --number … --birth YYYYMMDD",
+        data.display()
+    );
+    println!("stop with Ctrl-C");
+    wait_for_ctrl_c(central).await
+}
+
+async fn wait_for_ctrl_c(central: RunningCentral) -> Result<()> {
+    tokio::signal::ctrl_c().await?;
+    eprintln!("stopping");
+    central.shutdown().await;
+    Ok(())
+}

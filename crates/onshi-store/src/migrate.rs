@@ -3,14 +3,17 @@
 
 pub const MIGRATION_NAMES: &[&str] = &["0001_init"];
 
-pub(crate) const SQLITE: &[(&str, &str)] =
-    &[("0001_init", include_str!("../migrations/sqlite/0001_init.sql"))];
+pub(crate) const SQLITE: &[(&str, &str)] = &[(
+    "0001_init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
 
-pub(crate) const POSTGRES: &[(&str, &str)] =
-    &[("0001_init", include_str!("../migrations/postgres/0001_init.sql"))];
+pub(crate) const POSTGRES: &[(&str, &str)] = &[(
+    "0001_init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
 
-pub(crate) const CREATE_TABLE: &str =
-    "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)";
 
 pub(crate) fn now_micros() -> i64 {
     std::time::SystemTime::now()
@@ -35,7 +38,10 @@ mod tests {
         let sqlite = names(&format!("{base}/migrations/sqlite"));
         let postgres = names(&format!("{base}/migrations/postgres"));
         assert_eq!(sqlite, postgres);
-        let listed: Vec<String> = super::MIGRATION_NAMES.iter().map(|n| format!("{n}.sql")).collect();
+        let listed: Vec<String> = super::MIGRATION_NAMES
+            .iter()
+            .map(|n| format!("{n}.sql"))
+            .collect();
         assert_eq!(sqlite, listed);
         assert_eq!(super::SQLITE.len(), listed.len());
         assert_eq!(super::POSTGRES.len(), listed.len());

@@ -41,13 +41,19 @@ fn pool_err(e: impl std::fmt::Display) -> StoreError {
 
 impl PgStore {
     pub(crate) async fn open(url: &str) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|_| StoreError::Url(url.into()))?;
+        let config =
+            tokio_postgres::Config::from_str(url).map_err(|_| StoreError::Url(url.into()))?;
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
         );
-        let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(pool_err)?;
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(pool_err)?;
         {
             let mut client = pool.get().await.map_err(pool_err)?;
             migrate(&mut client).await?;
@@ -66,7 +72,8 @@ impl PgStore {
         let tx = client.transaction().await?;
         let stmt = tx.prepare_cached(rows::UPSERT_INSURER).await?;
         for i in insurers {
-            tx.execute(&stmt, &[&i.number.digits(), &i.name, &i.kind.code()]).await?;
+            tx.execute(&stmt, &[&i.number.digits(), &i.name, &i.kind.code()])
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -77,15 +84,19 @@ impl PgStore {
         let tx = client.transaction().await?;
         let stmt = tx.prepare_cached(rows::UPSERT_FACILITY).await?;
         for f in facilities {
-            tx.execute(&stmt, &[&f.code.as_str(), &f.name, &i64::from(f.enabled)]).await?;
+            tx.execute(&stmt, &[&f.code.as_str(), &f.name, &i64::from(f.enabled)])
+                .await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     pub(crate) async fn load_population(&self, s: PopulationSlice<'_>) -> Result<()> {
-        let with_specific: HashSet<i64> =
-            s.specific_diseases.iter().map(|d| d.qualification_id).collect();
+        let with_specific: HashSet<i64> = s
+            .specific_diseases
+            .iter()
+            .map(|d| d.qualification_id)
+            .collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
 
@@ -99,7 +110,12 @@ impl PgStore {
                 .text(&p.address)
                 .last_text(Some(&p.post_number));
         }
-        copy(&tx, "COPY person (id, name, name_kana, birthdate, sex, address, post_number) FROM STDIN", buf).await?;
+        copy(
+            &tx,
+            "COPY person (id, name, name_kana, birthdate, sex, address, post_number) FROM STDIN",
+            buf,
+        )
+        .await?;
 
         let mut buf = CopyBuf::default();
         for q in s.qualifications {
@@ -175,7 +191,11 @@ impl PgStore {
     pub(crate) async fn facility(&self, code: &MedicalInstitutionCode) -> Result<Option<Facility>> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(rows::FACILITY).await?;
-        client.query_opt(&stmt, &[&code.as_str()]).await?.map(|r| rows::facility(&r)).transpose()
+        client
+            .query_opt(&stmt, &[&code.as_str()])
+            .await?
+            .map(|r| rows::facility(&r))
+            .transpose()
     }
 
     pub(crate) async fn set_facility_enabled(
@@ -185,7 +205,10 @@ impl PgStore {
     ) -> Result<bool> {
         let client = self.client().await?;
         let n = client
-            .execute(rows::SET_FACILITY_ENABLED, &[&i64::from(enabled), &code.as_str()])
+            .execute(
+                rows::SET_FACILITY_ENABLED,
+                &[&i64::from(enabled), &code.as_str()],
+            )
             .await?;
         Ok(n > 0)
     }
@@ -199,7 +222,14 @@ impl PgStore {
         let found = client
             .query(
                 &stmt,
-                &[&q.insurer_number, &q.number_norm, &q.symbol_norm, &birthdate, &has_branch, &branch],
+                &[
+                    &q.insurer_number,
+                    &q.number_norm,
+                    &q.symbol_norm,
+                    &birthdate,
+                    &has_branch,
+                    &branch,
+                ],
             )
             .await?;
         let mut out = Vec::with_capacity(found.len());
@@ -218,7 +248,9 @@ impl PgStore {
 
     pub(crate) async fn record_verification(&self, rec: VerificationRecord) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.writer.send((rec, tx)).map_err(|_| StoreError::WriterGone)?;
+        self.writer
+            .send((rec, tx))
+            .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -232,7 +264,15 @@ impl PgStore {
         let client = self.client().await?;
         let stmt = client.prepare_cached(rows::VERIFICATIONS).await?;
         let rs = client
-            .query(&stmt, &[&facility.as_str(), &from.unix_micros(), &to.unix_micros(), &limit])
+            .query(
+                &stmt,
+                &[
+                    &facility.as_str(),
+                    &from.unix_micros(),
+                    &to.unix_micros(),
+                    &limit,
+                ],
+            )
             .await?;
         rs.iter().map(rows::verification).collect()
     }
@@ -254,18 +294,24 @@ impl PgStore {
 async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
     let tx = client.transaction().await?;
     // Several central processes may start at once: one migrates, the others wait.
-    tx.execute("SELECT pg_advisory_xact_lock(7164853)", &[]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock(7164853)", &[])
+        .await?;
     tx.batch_execute(crate::migrate::CREATE_TABLE).await?;
     for (name, sql) in crate::migrate::POSTGRES {
         let done: i64 = tx
-            .query_one("SELECT COUNT(*) FROM schema_migrations WHERE name = $1", &[name])
+            .query_one(
+                "SELECT COUNT(*) FROM schema_migrations WHERE name = $1",
+                &[name],
+            )
             .await?
             .try_get(0)?;
         if done == 0 {
-            tx.batch_execute(sql).await.map_err(|e| StoreError::Migration {
-                name: (*name).to_string(),
-                reason: e.to_string(),
-            })?;
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| StoreError::Migration {
+                    name: (*name).to_string(),
+                    reason: e.to_string(),
+                })?;
             tx.execute(
                 "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
                 &[name, &crate::migrate::now_micros()],
@@ -389,7 +435,10 @@ async fn write_group(
     };
     let request_id = col(|r| Some(r.request_id.clone()));
     let facility = col(|r| Some(r.facility_code.clone()));
-    let checked_at: Vec<i64> = group.iter().map(|(r, _)| r.checked_at.unix_micros()).collect();
+    let checked_at: Vec<i64> = group
+        .iter()
+        .map(|(r, _)| r.checked_at.unix_micros())
+        .collect();
     let confirmation_date = col(|r| r.confirmation_date.clone());
     let reference = col(|r| Some(r.reference_classification.clone()));
     let insurer = col(|r| r.insurer_number.clone());
@@ -407,9 +456,22 @@ async fn write_group(
         .execute(
             stmt,
             &[
-                &request_id, &facility, &checked_at, &confirmation_date, &reference, &insurer,
-                &symbol, &number, &branch, &birthdate, &afi, &status, &error_code, &validity,
-                &person, &qual,
+                &request_id,
+                &facility,
+                &checked_at,
+                &confirmation_date,
+                &reference,
+                &insurer,
+                &symbol,
+                &number,
+                &branch,
+                &birthdate,
+                &afi,
+                &status,
+                &error_code,
+                &validity,
+                &person,
+                &qual,
             ],
         )
         .await?;

@@ -52,7 +52,7 @@ pub(crate) const FIND_BY_CARD: &str = "SELECT q.id, q.person_id, q.insurer_numbe
      LEFT JOIN elderly_recipient e ON e.qualification_id = q.id \
      LEFT JOIN limit_certificate l ON l.qualification_id = q.id \
      WHERE q.insurer_number = $1 AND q.number_norm = $2 AND q.symbol_norm = $3 AND p.birthdate = $4 \
-       AND ($5 = 0 OR q.branch = $6) \
+       AND (CAST($5 AS BIGINT) = 0 OR q.branch = $6) \
      ORDER BY q.id";
 
 pub(crate) const SPECIFIC_FOR: &str = "SELECT qualification_id, category, certificate_date, valid_start, valid_end, self_pay \
@@ -107,20 +107,26 @@ struct Cols<'r, R: Row> {
 
 impl<R: Row> Cols<'_, R> {
     fn text(&self, i: usize) -> Result<String> {
-        self.row.text(i)?.ok_or_else(|| corrupt("column", format!("{i} is NULL")))
+        self.row
+            .text(i)?
+            .ok_or_else(|| corrupt("column", format!("{i} is NULL")))
     }
     fn opt_text(&self, i: usize) -> Result<Option<String>> {
         self.row.text(i)
     }
     fn int(&self, i: usize) -> Result<i64> {
-        self.row.int(i)?.ok_or_else(|| corrupt("column", format!("{i} is NULL")))
+        self.row
+            .int(i)?
+            .ok_or_else(|| corrupt("column", format!("{i} is NULL")))
     }
     fn ymd(&self, i: usize) -> Result<Ymd> {
         let t = self.text(i)?;
         Ymd::parse(&t).map_err(|e| corrupt("date", e))
     }
     fn opt_ymd(&self, i: usize) -> Result<Option<Ymd>> {
-        self.opt_text(i)?.map(|t| Ymd::parse(&t).map_err(|e| corrupt("date", e))).transpose()
+        self.opt_text(i)?
+            .map(|t| Ymd::parse(&t).map_err(|e| corrupt("date", e)))
+            .transpose()
     }
     fn code<T>(&self, i: usize, parse: fn(&str) -> std::result::Result<T, CodeError>) -> Result<T> {
         parse(&self.text(i)?).map_err(|e| corrupt("code", e))
@@ -130,7 +136,9 @@ impl<R: Row> Cols<'_, R> {
         i: usize,
         parse: fn(&str) -> std::result::Result<T, CodeError>,
     ) -> Result<Option<T>> {
-        self.opt_text(i)?.map(|t| parse(&t).map_err(|e| corrupt("code", e))).transpose()
+        self.opt_text(i)?
+            .map(|t| parse(&t).map_err(|e| corrupt("code", e)))
+            .transpose()
     }
 }
 
@@ -159,7 +167,8 @@ pub(crate) fn qualification_record<R: Row>(row: &R) -> Result<(QualificationReco
             .opt_text(3)?
             .map(|s| InsuredCardSymbol::parse(&s).map_err(|e| corrupt("symbol", e)))
             .transpose()?,
-        number: InsuredIdentificationNumber::parse(&c.text(4)?).map_err(|e| corrupt("number", e))?,
+        number: InsuredIdentificationNumber::parse(&c.text(4)?)
+            .map_err(|e| corrupt("number", e))?,
         branch: c
             .row
             .int(5)?
@@ -318,7 +327,11 @@ impl QualificationValues {
             person_id: q.person_id,
             insurer_number: q.insurer_number.digits().to_string(),
             symbol: q.symbol.as_ref().map(|s| s.as_str().to_string()),
-            symbol_norm: q.symbol.as_ref().map(|s| s.normalized()).unwrap_or_default(),
+            symbol_norm: q
+                .symbol
+                .as_ref()
+                .map(|s| s.normalized())
+                .unwrap_or_default(),
             number: q.number.as_str().to_string(),
             number_norm: q.number.normalized(),
             branch: q.branch.map(|b| i64::from(b.value())),

@@ -85,7 +85,9 @@ impl SqliteStore {
         }
         let mut admin = connect(path)?;
         migrate(&mut admin)?;
-        let readers = (0..READERS).map(|_| connect(path).map(Mutex::new)).collect::<Result<_>>()?;
+        let readers = (0..READERS)
+            .map(|_| connect(path).map(Mutex::new))
+            .collect::<Result<_>>()?;
         let writer = spawn_writer(path.to_path_buf())?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -139,8 +141,11 @@ impl SqliteStore {
     }
 
     pub(crate) fn load_population(&self, s: PopulationSlice<'_>) -> Result<()> {
-        let with_specific: HashSet<i64> =
-            s.specific_diseases.iter().map(|d| d.qualification_id).collect();
+        let with_specific: HashSet<i64> = s
+            .specific_diseases
+            .iter()
+            .map(|d| d.qualification_id)
+            .collect();
         let mut conn = self.admin();
         let tx = conn.transaction()?;
         {
@@ -236,7 +241,10 @@ impl SqliteStore {
         enabled: bool,
     ) -> Result<bool> {
         let conn = self.admin();
-        let n = conn.execute(rows::SET_FACILITY_ENABLED, params![i64::from(enabled), code.as_str()])?;
+        let n = conn.execute(
+            rows::SET_FACILITY_ENABLED,
+            params![i64::from(enabled), code.as_str()],
+        )?;
         Ok(n > 0)
     }
 
@@ -273,7 +281,10 @@ impl SqliteStore {
 
     pub(crate) async fn record_verification(&self, rec: VerificationRecord) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.inner.writer.send((rec, tx)).map_err(|_| StoreError::WriterGone)?;
+        self.inner
+            .writer
+            .send((rec, tx))
+            .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -286,8 +297,12 @@ impl SqliteStore {
     ) -> Result<Vec<VerificationRecord>> {
         let conn = self.reader();
         let mut stmt = conn.prepare_cached(rows::VERIFICATIONS)?;
-        let mut rs =
-            stmt.query(params![facility.as_str(), from.unix_micros(), to.unix_micros(), limit])?;
+        let mut rs = stmt.query(params![
+            facility.as_str(),
+            from.unix_micros(),
+            to.unix_micros(),
+            limit
+        ])?;
         let mut out = Vec::new();
         while let Some(r) = rs.next()? {
             out.push(rows::verification(r)?);

@@ -1,1 +1,277 @@
-//! (in progress)
+//! Test kit: `spawn_app` starts a real central on a random port with its own database and
+//! its own certificate authorities, loaded with a small synthetic population, and hands
+//! back mTLS clients.
+//!
+//! The backend is SQLite (a temporary file) unless `ONSHI_TEST_BACKEND=postgres`, in which
+//! case every app gets a fresh PostgreSQL database created on `ONSHI_TEST_PG_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`) and dropped afterwards. CI runs
+//! the whole suite once per backend.
+
+use anyhow::Context;
+use onshi_central::client::{CentralClient, Connection};
+use onshi_central::provision::{self, DataDir};
+use onshi_central::{CentralConfig, RunningCentral};
+use onshi_core::date::{JstDateTime, Ymd};
+use onshi_core::ids::MedicalInstitutionCode;
+use onshi_core::model::Facility;
+use onshi_core::{Clock, FixedClock};
+use onshi_pki::{CertAndKey, PkiLayout};
+use onshi_store::Store;
+use onshi_synth::Summary;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const SEED: u64 = 20261123;
+
+/// 2026-11-23 10:00 JST: the tests' "now".
+pub fn test_now() -> JstDateTime {
+    JstDateTime::parse_wire("20261123100000").expect("valid test instant")
+}
+
+pub fn test_today() -> Ymd {
+    test_now().date()
+}
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub data: DataDir,
+    pub store: Store,
+    pub clock: Arc<FixedClock>,
+    pub summary: Summary,
+    pub facilities: Vec<Facility>,
+    central: Option<RunningCentral>,
+    pg: Option<PgDatabase>,
+}
+
+pub struct Options {
+    pub people: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { people: 400 }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(opts: Options) -> TestApp {
+    try_spawn(opts).await.expect("spawn test app")
+}
+
+async fn try_spawn(opts: Options) -> anyhow::Result<TestApp> {
+    let dir = tempfile::tempdir()?;
+    let data = DataDir::new(dir.path());
+    let facilities = provision::facilities(SEED);
+    provision::ensure_pki(&data, &facilities)?;
+    let TestDb { store, pg, .. } = open_db(&data.database()).await?;
+    let summary =
+        provision::load_population(&store, SEED, opts.people, test_today(), |_| {}).await?;
+    let clock = Arc::new(FixedClock::new(test_now()));
+    let pki = data.pki();
+    let tls = onshi_pki::server_config_mtls(
+        &PkiLayout::read(&pki.server())?,
+        &std::fs::read_to_string(pki.facility_ca().0)?,
+    )?;
+    let central = onshi_central::start(CentralConfig {
+        listen: "127.0.0.1:0".parse()?,
+        tls,
+        store: store.clone(),
+        clock: clock.clone() as Arc<dyn Clock>,
+        limits: onshi_wire::Limits::default(),
+    })
+    .await?;
+    Ok(TestApp {
+        addr: central.addr,
+        dir,
+        data,
+        store,
+        clock,
+        summary,
+        facilities,
+        central: Some(central),
+        pg,
+    })
+}
+
+impl TestApp {
+    /// The demo clinic (first facility).
+    pub fn clinic(&self) -> &Facility {
+        &self.facilities[0]
+    }
+
+    pub fn server_ca_pem(&self) -> String {
+        std::fs::read_to_string(self.data.pki().server_ca().0).expect("server CA")
+    }
+
+    /// The client certificate of a registered facility.
+    pub fn facility_cert(&self, code: &MedicalInstitutionCode) -> CertAndKey {
+        PkiLayout::read(&self.data.pki().facility(code)).expect("facility cert")
+    }
+
+    /// A client presenting `cert` (or none).
+    pub fn client_with(&self, cert: Option<&CertAndKey>) -> CentralClient {
+        let tls = onshi_pki::client_config(&self.server_ca_pem(), cert).expect("client TLS");
+        CentralClient::new(self.addr, "localhost", tls).expect("client")
+    }
+
+    /// A connection as the demo clinic.
+    pub async fn clinic_connection(&self) -> Connection {
+        let cert = self.facility_cert(&self.clinic().code);
+        self.client_with(Some(&cert))
+            .connect()
+            .await
+            .expect("connect as clinic")
+    }
+
+    /// A certificate for `code` issued by this app's facility CA (registered or not).
+    pub fn issue_facility_cert(&self, code: &MedicalInstitutionCode) -> CertAndKey {
+        let ca = PkiLayout::read(&self.data.pki().facility_ca()).expect("facility CA");
+        onshi_pki::issue_facility_cert(&ca, code, "テスト医院").expect("issue")
+    }
+
+    pub fn sample(&self, case: &str) -> &onshi_synth::Sample {
+        self.summary
+            .samples
+            .iter()
+            .find(|s| s.case == case)
+            .unwrap_or_else(|| panic!("no sample for case {case}"))
+    }
+
+    /// Makes every later history write fail (renames the table away), to test that
+    /// an answer that cannot be recorded is not sent.
+    pub async fn break_history(&self) {
+        const SQL: &str = "ALTER TABLE verification RENAME TO verification_unavailable";
+        match &self.pg {
+            Some(db) => {
+                let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                tokio::spawn(conn);
+                client.batch_execute(SQL).await.expect("rename");
+            }
+            None => {
+                let conn = rusqlite::Connection::open(self.data.database()).expect("open");
+                conn.execute_batch(SQL).expect("rename");
+            }
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(c) = self.central.take() {
+            c.shutdown().await;
+        }
+    }
+}
+
+/// A database for one test: an SQLite file in a temp dir, or (with
+/// `ONSHI_TEST_BACKEND=postgres`) a fresh PostgreSQL database dropped afterwards.
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<PgDatabase>,
+}
+
+/// Whether this run tests PostgreSQL.
+pub fn testing_postgres() -> bool {
+    std::env::var("ONSHI_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// An empty, migrated database of the backend under test.
+pub async fn test_db() -> TestDb {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut db = open_db(&dir.path().join("test.sqlite"))
+        .await
+        .expect("test database");
+    db._dir = Some(dir);
+    db
+}
+
+async fn open_db(sqlite_path: &std::path::Path) -> anyhow::Result<TestDb> {
+    let (url, pg) = if testing_postgres() {
+        let db = PgDatabase::create().await?;
+        (db.url.clone(), Some(db))
+    } else {
+        (sqlite_path.to_string_lossy().into_owned(), None)
+    };
+    let store = Store::open(&url)
+        .await
+        .with_context(|| format!("open {url}"))?;
+    Ok(TestDb {
+        store,
+        url,
+        _dir: None,
+        pg,
+    })
+}
+
+/// A throw-away PostgreSQL database, dropped when the value is.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+static DB_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl PgDatabase {
+    async fn create() -> anyhow::Result<PgDatabase> {
+        let admin_url = std::env::var("ONSHI_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .subsec_nanos();
+        let name = format!(
+            "onshi_test_{}_{}_{nanos}",
+            std::process::id(),
+            DB_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+            .await
+            .with_context(|| format!("connect to {admin_url}"))?;
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        let url = format!("{base}/{name}");
+        Ok(PgDatabase {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside any runtime guarantee: use a small runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}

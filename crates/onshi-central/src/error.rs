@@ -1,0 +1,132 @@
+//! The one mapping from what can go wrong in a check to what the caller is told: an error
+//! code, a Japanese message and an HTTP status. The codes are ours (the official 別紙6-1
+//! 処理結果コード table is not public); `docs/errors.md` lists them.
+
+use axum::http::StatusCode;
+use onshi_wire::WireError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0}")]
+    Wire(#[from] WireError),
+    #[error("{field}: {detail}")]
+    InvalidField {
+        code: &'static str,
+        field: &'static str,
+        detail: String,
+    },
+    #[error("unsupported content type {0:?}")]
+    UnsupportedMediaType(String),
+    #[error("client certificate does not name a facility: {0}")]
+    BadClientCertificate(String),
+    #[error("request names facility {request} but the certificate is for {certificate}")]
+    FacilityMismatch {
+        request: String,
+        certificate: String,
+    },
+    #[error("facility {0} is not registered")]
+    UnknownFacility(String),
+    #[error("facility {0} is suspended")]
+    DisabledFacility(String),
+    #[error("the verification history could not be recorded: {0}")]
+    HistoryUnavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CheckError {
+    pub fn invalid(
+        code: &'static str,
+        field: &'static str,
+        detail: impl std::fmt::Display,
+    ) -> Self {
+        CheckError::InvalidField {
+            code,
+            field,
+            detail: detail.to_string(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            CheckError::Wire(w) => match w {
+                WireError::TooLarge { .. } => "ONS1004",
+                WireError::DoctypeForbidden => "ONS1002",
+                WireError::EncodingMismatch { .. }
+                | WireError::UnsupportedEncoding(_)
+                | WireError::InvalidBytes(_) => "ONS1003",
+                WireError::MissingElement(_) => "ONS1005",
+                WireError::Json(_) => "ONS1006",
+                WireError::WrongRoot { .. } => "ONS1007",
+                WireError::TooDeep => "ONS1008",
+                WireError::Malformed(_) => "ONS1001",
+            },
+            CheckError::InvalidField { code, .. } => code,
+            CheckError::UnsupportedMediaType(_) => "ONS1009",
+            CheckError::BadClientCertificate(_) => "ONS3004",
+            CheckError::FacilityMismatch { .. } => "ONS3003",
+            CheckError::UnknownFacility(_) => "ONS3001",
+            CheckError::DisabledFacility(_) => "ONS3002",
+            CheckError::HistoryUnavailable(_) => "ONS9001",
+            CheckError::Internal(_) => "ONS9002",
+        }
+    }
+
+    pub fn message_ja(&self) -> String {
+        match self {
+            CheckError::Wire(w) => w.message_ja(),
+            CheckError::InvalidField { field, detail, .. } => {
+                format!("{}の値が正しくありません（{detail}）。入力内容を確認してください。", field_ja(field))
+            }
+            CheckError::UnsupportedMediaType(t) => {
+                format!("Content-Type「{t}」は受け付けられません。application/xml または application/json で送信してください。")
+            }
+            CheckError::BadClientCertificate(_) => {
+                "クライアント証明書から医療機関コードを読み取れません。証明書を確認してください。".into()
+            }
+            CheckError::FacilityMismatch { request, certificate } => format!(
+                "要求の医療機関コード（{request}）がクライアント証明書の医療機関コード（{certificate}）と一致しません。"
+            ),
+            CheckError::UnknownFacility(code) => {
+                format!("医療機関コード {code} は登録されていません。")
+            }
+            CheckError::DisabledFacility(code) => {
+                format!("医療機関コード {code} は利用停止中です。運用主体にお問い合わせください。")
+            }
+            CheckError::HistoryUnavailable(_) => {
+                "照会履歴を記録できなかったため、結果を返せません。しばらくしてから再度照会してください。".into()
+            }
+            CheckError::Internal(_) => {
+                "システムエラーが発生しました。しばらくしてから再度照会してください。".into()
+            }
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            CheckError::Wire(WireError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            CheckError::Wire(_) | CheckError::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            CheckError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            CheckError::BadClientCertificate(_)
+            | CheckError::FacilityMismatch { .. }
+            | CheckError::UnknownFacility(_)
+            | CheckError::DisabledFacility(_) => StatusCode::FORBIDDEN,
+            CheckError::HistoryUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CheckError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+fn field_ja(field: &str) -> &'static str {
+    match field {
+        "InsurerNumber" => "保険者番号",
+        "InsuredCardSymbol" => "被保険者証記号",
+        "InsuredIdentificationNumber" => "被保険者証番号",
+        "InsuredBranchNumber" => "枝番",
+        "Birthdate" => "生年月日",
+        "QualificationConfirmationDate" => "資格確認日",
+        "MedicalInstitutionCode" => "医療機関コード",
+        "LimitApplicationCertificateRelatedConsFlg" => "限度額適用認定証提供同意フラグ",
+        _ => "項目",
+    }
+}

@@ -1,0 +1,378 @@
+//! Routes and handlers of central's facility API.
+
+use crate::engine::{self, CardCheck};
+use crate::error::CheckError;
+use crate::tls::{self, Peer};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use http_body_util::BodyExt;
+use onshi_core::Clock;
+use onshi_core::codes::{ProcessingResultStatus, ReferenceClassification, SegmentOfResult};
+use onshi_core::date::JstDateTime;
+use onshi_store::{Store, VerificationRecord};
+use onshi_wire::{Encoding, Limits, siquc01};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub struct CentralConfig {
+    pub listen: SocketAddr,
+    pub tls: rustls::ServerConfig,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+}
+
+/// A started central; dropping it does not stop it, [`RunningCentral::shutdown`] does.
+pub struct RunningCentral {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningCentral {
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops (it stops only through `shutdown`).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    limits: Arc<Limits>,
+    request_ids: Arc<RequestIds>,
+}
+
+struct RequestIds {
+    prefix: String,
+    counter: AtomicU64,
+}
+
+impl RequestIds {
+    fn next(&self) -> String {
+        format!(
+            "{}-{:08x}",
+            self.prefix,
+            self.counter.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
+    let listener = TcpListener::bind(cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let start = cfg.clock.now().unix_micros();
+    let state = AppState {
+        store: cfg.store,
+        clock: cfg.clock,
+        limits: Arc::new(cfg.limits),
+        request_ids: Arc::new(RequestIds {
+            prefix: format!("{:x}", start / 1000),
+            counter: AtomicU64::new(0),
+        }),
+    };
+    let app = router(state);
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(tls::serve(listener, Arc::new(cfg.tls), app, rx));
+    tracing::info!(%addr, "central listening (mTLS)");
+    Ok(RunningCentral {
+        addr,
+        shutdown: tx,
+        task,
+    })
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/oqs/v1/qualification", post(qualification))
+        .route("/noop", post(noop))
+        .route("/health", get(health))
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let body = format!(
+        "{{\"status\":\"ok\",\"database\":\"{}\"}}",
+        state.store.backend_name()
+    );
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The cheapest endpoint the server has: same TLS, routing and body reading as a check,
+/// no work. Benchmarks compare checks against it.
+async fn noop(body: Body) -> Response {
+    let _ = body.collect().await;
+    ([(header::CONTENT_TYPE, "application/xml")], "<XmlMsg/>").into_response()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Xml(Encoding),
+    Json,
+}
+
+fn request_format(headers: &HeaderMap) -> Result<Format, CheckError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/xml")
+        .to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    match essence {
+        "application/json" => Ok(Format::Json),
+        "application/xml" | "text/xml" | "" => Ok(Format::Xml(Encoding::Utf8)),
+        other => Err(CheckError::UnsupportedMediaType(other.to_string())),
+    }
+}
+
+async fn qualification(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Arc<Peer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let now = state.clock.now();
+    let request_id = state.request_ids.next();
+    let mut format = request_format(&headers).unwrap_or(Format::Xml(Encoding::Utf8));
+    let mut history = VerificationRecord {
+        request_id: request_id.clone(),
+        facility_code: String::new(),
+        checked_at: now,
+        confirmation_date: None,
+        reference_classification: ReferenceClassification::InsuranceCard.code().into(),
+        insurer_number: None,
+        symbol: None,
+        number: None,
+        branch: None,
+        birthdate: None,
+        arbitrary_file_identifier: None,
+        processing_status: ProcessingResultStatus::Normal.code().into(),
+        error_code: None,
+        validity: None,
+        person_id: None,
+        qualification_id: None,
+    };
+    let mut echo: Option<siquc01::Request> = None;
+    let outcome = check(
+        &state,
+        &peer,
+        &headers,
+        body,
+        now,
+        &mut format,
+        &mut history,
+        &mut echo,
+    )
+    .await;
+    let response = match outcome {
+        Ok(res) => res,
+        Err(err) => {
+            history.processing_status = ProcessingResultStatus::Error.code().into();
+            history.error_code = Some(err.code().into());
+            error_response(&err, echo.as_ref(), now)
+        }
+    };
+    // Only an authenticated facility's requests enter its history.
+    if let Ok(code) = &peer.facility {
+        history.facility_code = code.as_str().to_string();
+        if let Err(e) = state.store.record_verification(history).await {
+            tracing::error!(request_id, error = %e, "history write failed; answer withheld");
+            let err = CheckError::HistoryUnavailable(e.to_string());
+            let (res, status) = error_response(&err, echo.as_ref(), now);
+            return render(res, format, status, &request_id);
+        }
+    }
+    let status = response.1;
+    render(response.0, format, status, &request_id)
+}
+
+type Answer = (siquc01::Response, StatusCode);
+
+#[allow(clippy::too_many_arguments)]
+async fn check(
+    state: &AppState,
+    peer: &Peer,
+    headers: &HeaderMap,
+    body: Body,
+    now: JstDateTime,
+    format: &mut Format,
+    history: &mut VerificationRecord,
+    echo: &mut Option<siquc01::Request>,
+) -> Result<Answer, CheckError> {
+    let cert_code = peer
+        .facility
+        .clone()
+        .map_err(CheckError::BadClientCertificate)?;
+    *format = request_format(headers)?;
+    let max = state.limits.max_bytes;
+    let bytes: Bytes = match http_body_util::Limited::new(body, max).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            let size = headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(max + 1);
+            return Err(onshi_wire::WireError::TooLarge { size, max }.into());
+        }
+    };
+    let request = match *format {
+        Format::Json => siquc01::decode_request_json(&bytes, &state.limits)?,
+        Format::Xml(_) => {
+            let (req, enc) = siquc01::decode_request_xml(&bytes, &state.limits)?;
+            *format = Format::Xml(enc);
+            req
+        }
+    };
+    let s = &request.search;
+    history.confirmation_date = Some(request.header.qualification_confirmation_date.clone());
+    history.insurer_number = Some(s.insurer_number.clone());
+    history.symbol = s.insured_card_symbol.clone();
+    history.number = Some(s.insured_identification_number.clone());
+    history.branch = s.insured_branch_number.clone();
+    history.birthdate = Some(s.birthdate.clone());
+    history.arbitrary_file_identifier = request.header.arbitrary_file_identifier.clone();
+    *echo = Some(request.clone());
+
+    let card = CardCheck::parse(&request)?;
+    if card.facility != cert_code {
+        return Err(CheckError::FacilityMismatch {
+            request: card.facility.as_str().into(),
+            certificate: cert_code.as_str().into(),
+        });
+    }
+    match state.store.facility(&card.facility).await {
+        Ok(Some(f)) if f.enabled => {}
+        Ok(Some(_)) => return Err(CheckError::DisabledFacility(card.facility.as_str().into())),
+        Ok(None) => return Err(CheckError::UnknownFacility(card.facility.as_str().into())),
+        Err(e) => return Err(CheckError::Internal(e.to_string())),
+    }
+    let found = state
+        .store
+        .find_by_card(&card.query())
+        .await
+        .map_err(|e| CheckError::Internal(e.to_string()))?;
+    let decision = engine::decide(found, card.confirmation_date);
+    history.validity = Some(decision.validity);
+    history.person_id = decision.record.as_ref().map(|r| r.person.id);
+    history.qualification_id = decision.record.as_ref().map(|r| r.qualification.id);
+
+    let results = decision
+        .record
+        .iter()
+        .map(|r| engine::result_item(r, &card, now))
+        .collect();
+    let response = siquc01::Response {
+        header: response_header(&request, now, SegmentOfResult::Normal),
+        body: siquc01::ResponseBody {
+            search_info: Some(request.search.clone()),
+            processing_result_status: ProcessingResultStatus::Normal.code().into(),
+            processing_result_message: engine::validity_message(decision.validity).map(Into::into),
+            qualification_validity: Some(decision.validity.code().into()),
+            results,
+            ..Default::default()
+        },
+    };
+    Ok((response, StatusCode::OK))
+}
+
+fn response_header(
+    request: &siquc01::Request,
+    now: JstDateTime,
+    segment: SegmentOfResult,
+) -> siquc01::ResponseHeader {
+    siquc01::ResponseHeader {
+        process_execution_time: now.to_wire(),
+        qualification_confirmation_date: Some(
+            request.header.qualification_confirmation_date.clone(),
+        ),
+        medical_institution_code: Some(request.header.medical_institution_code.clone()),
+        arbitrary_file_identifier: request.header.arbitrary_file_identifier.clone(),
+        reference_classification: Some(ReferenceClassification::InsuranceCard.code().into()),
+        segment_of_result: segment.code().into(),
+        // Filled in by `render` once the output encoding is known.
+        character_code_identifier: Encoding::Utf8.character_code_identifier().into(),
+        ..Default::default()
+    }
+}
+
+fn error_response(
+    err: &CheckError,
+    request: Option<&siquc01::Request>,
+    now: JstDateTime,
+) -> Answer {
+    let mut header = match request {
+        Some(r) => response_header(r, now, SegmentOfResult::Abnormal),
+        None => siquc01::ResponseHeader {
+            process_execution_time: now.to_wire(),
+            segment_of_result: SegmentOfResult::Abnormal.code().into(),
+            reference_classification: Some(ReferenceClassification::InsuranceCard.code().into()),
+            character_code_identifier: Encoding::Utf8.character_code_identifier().into(),
+            ..Default::default()
+        },
+    };
+    header.error_code = Some(err.code().into());
+    header.error_message = Some(err.message_ja());
+    let response = siquc01::Response {
+        header,
+        body: siquc01::ResponseBody {
+            search_info: request.map(|r| r.search.clone()),
+            processing_result_status: ProcessingResultStatus::Error.code().into(),
+            processing_result_code: Some(err.code().into()),
+            processing_result_message: Some(err.message_ja()),
+            ..Default::default()
+        },
+    };
+    if err.status().is_server_error() {
+        tracing::error!(code = err.code(), error = %err, "check failed");
+    } else {
+        tracing::debug!(code = err.code(), error = %err, "check refused");
+    }
+    (response, err.status())
+}
+
+fn render(
+    mut res: siquc01::Response,
+    format: Format,
+    status: StatusCode,
+    request_id: &str,
+) -> Response {
+    let (bytes, content_type) = match format {
+        Format::Json => {
+            res.header.character_code_identifier =
+                Encoding::Utf8.character_code_identifier().into();
+            (
+                siquc01::encode_response_json(&res),
+                "application/json; charset=utf-8",
+            )
+        }
+        Format::Xml(enc) => {
+            res.header.character_code_identifier = enc.character_code_identifier().into();
+            let ct = match enc {
+                Encoding::Utf8 => "application/xml; charset=utf-8",
+                Encoding::ShiftJis => "application/xml; charset=Shift_JIS",
+            };
+            (siquc01::encode_response_xml(&res, enc), ct)
+        }
+    };
+    let mut response = (status, bytes).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", v);
+    }
+    response
+}

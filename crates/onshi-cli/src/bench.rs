@@ -1,0 +1,354 @@
+//! `onshi bench`: a closed-loop load generator for a running central.
+//!
+//! N kept-alive mTLS connections each send one request at a time for the duration. The
+//! request bodies are encoded before the timed window (client-side work a real facility
+//! does on its own machine); the server does its full work for every request: TLS,
+//! parsing, check-digit validation, facility lookup, database lookup, and the history
+//! row committed before the answer. The generator runs on one thread so that most of the
+//! two cores stay with the server; the server's CPU time is read from /proc and reported
+//! per request. `--scenario all` runs the no-op endpoint and the check in the same run.
+
+use crate::check::facility_client;
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use onshi_central::provision::{self, DataDir};
+use onshi_core::ids::MedicalInstitutionCode;
+use onshi_core::{Clock, SystemClock};
+use onshi_store::Store;
+use onshi_wire::{Encoding, siquc01};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_SEED: u64 = 20261123;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[arg(long, default_value = "demo-data")]
+    data: PathBuf,
+    /// qualification | noop | all (noop then qualification, with the ratio).
+    #[arg(long, default_value = "all")]
+    scenario: String,
+    /// Seconds of measurement per scenario.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Seconds of warm-up before each measurement.
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    /// Concurrent kept-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Distinct people to query (sampled from the database).
+    #[arg(long, default_value_t = 20_000)]
+    keys: i64,
+    /// Database to sample card data from; default DATA/central.sqlite.
+    #[arg(long, env = "ONSHI_DATABASE_URL")]
+    database: Option<String>,
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize, Clone)]
+pub struct ScenarioResult {
+    pub scenario: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub duration_s: f64,
+    pub throughput: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    /// Server CPU time (user + system) per request, microseconds; null if unknown.
+    pub server_cpu_us_per_request: Option<f64>,
+    /// Load generator CPU time per request, microseconds.
+    pub client_cpu_us_per_request: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    scenario: String,
+    throughput: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    errors: u64,
+    connections: usize,
+    database: String,
+    people: i64,
+    results: Vec<ScenarioResult>,
+    /// Check throughput divided by no-op throughput, when both ran.
+    ratio_to_noop: Option<f64>,
+    machine: String,
+}
+
+pub async fn run(a: BenchArgs) -> Result<()> {
+    let dir = DataDir::new(&a.data);
+    let addr: SocketAddr = match a.addr {
+        Some(a) => a,
+        None => std::fs::read_to_string(dir.central_addr())
+            .context("central address (start `onshi demo` or `onshi central serve` first)")?
+            .trim()
+            .parse()?,
+    };
+    let server_pid: Option<u32> = std::fs::read_to_string(dir.central_pid())
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let url = a
+        .database
+        .clone()
+        .unwrap_or_else(|| dir.database().to_string_lossy().into_owned());
+    let store = Store::open(&url).await?;
+    let people = store.count(onshi_store::CountedTable::Person).await?;
+    let facility: MedicalInstitutionCode = provision::facilities(DEFAULT_SEED)[0].code.clone();
+    let keys = store.sample_card_keys(a.keys).await?;
+    if keys.is_empty() {
+        bail!("no qualifications in {url}");
+    }
+    let today = SystemClock.now().date().to_wire();
+    let bodies: Vec<Bytes> = keys
+        .iter()
+        .map(|k| {
+            let req = siquc01::Request {
+                header: siquc01::RequestHeader {
+                    qualification_confirmation_date: today.clone(),
+                    medical_institution_code: facility.as_str().into(),
+                    arbitrary_file_identifier: None,
+                },
+                search: siquc01::SearchInfo {
+                    insurer_number: k.insurer_number.clone(),
+                    insured_card_symbol: k.symbol.clone(),
+                    insured_identification_number: k.number.clone(),
+                    insured_branch_number: k.branch.map(|b| format!("{b:02}")),
+                    birthdate: k.birthdate.clone(),
+                    limit_application_certificate_related_cons_flg: Some("0".into()),
+                    arbitrary_identifier: None,
+                },
+            };
+            Bytes::from(siquc01::encode_request_xml(&req, Encoding::Utf8))
+        })
+        .collect();
+    let client = facility_client(&dir, &facility, addr)?;
+    let scenarios: Vec<&str> = match a.scenario.as_str() {
+        "all" => vec!["noop", "qualification"],
+        "noop" => vec!["noop"],
+        "qualification" => vec!["qualification"],
+        other => bail!("unknown scenario {other:?} (qualification, noop, all)"),
+    };
+    let mut results = Vec::new();
+    for s in scenarios {
+        let (path, validate): (&str, bool) = match s {
+            "noop" => ("/noop", false),
+            _ => ("/oqs/v1/qualification", true),
+        };
+        let r = run_scenario(
+            s,
+            &client,
+            path,
+            validate,
+            &bodies,
+            a.connections,
+            Duration::from_secs(a.warmup),
+            Duration::from_secs(a.duration),
+            server_pid,
+        )?;
+        if !a.json {
+            eprintln!(
+                "{:<14} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  errors {}  server CPU {} µs/req",
+                r.scenario,
+                r.throughput,
+                r.p50_ms,
+                r.p99_ms,
+                r.p999_ms,
+                r.errors,
+                r.server_cpu_us_per_request
+                    .map(|c| format!("{c:.1}"))
+                    .unwrap_or_else(|| "?".into())
+            );
+        }
+        results.push(r);
+    }
+    let main = results.last().cloned().context("no scenario ran")?;
+    let noop = results.iter().find(|r| r.scenario == "noop");
+    let ratio = match (noop, main.scenario.as_str()) {
+        (Some(n), "qualification") if n.throughput > 0.0 => Some(main.throughput / n.throughput),
+        _ => None,
+    };
+    let report = Report {
+        scenario: main.scenario.clone(),
+        throughput: main.throughput,
+        p50_ms: main.p50_ms,
+        p99_ms: main.p99_ms,
+        p999_ms: main.p999_ms,
+        errors: main.errors,
+        connections: a.connections,
+        database: store.backend_name().into(),
+        people,
+        results,
+        ratio_to_noop: ratio,
+        machine: machine(),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else if let Some(r) = ratio {
+        eprintln!("check throughput / no-op throughput = {r:.2}");
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_scenario(
+    name: &str,
+    client: &onshi_central::client::CentralClient,
+    path: &'static str,
+    validate: bool,
+    bodies: &[Bytes],
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+    server_pid: Option<u32>,
+) -> Result<ScenarioResult> {
+    let client = client.clone();
+    let bodies = bodies.to_vec();
+    let name = name.to_string();
+    // One thread, one current-thread runtime: the generator stays on (about) one core.
+    std::thread::spawn(move || -> Result<ScenarioResult> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let mut conns = Vec::with_capacity(connections);
+            for _ in 0..connections {
+                conns.push(client.connect().await?);
+            }
+            let start = Instant::now();
+            let measure_from = start + warmup;
+            let end = measure_from + duration;
+            let mut cpu_before: Option<(Option<f64>, f64)> = None;
+            let mut tasks = Vec::new();
+            for (i, mut conn) in conns.into_iter().enumerate() {
+                let bodies = bodies.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut lat: Vec<u32> = Vec::with_capacity(1 << 16);
+                    let mut errors = 0u64;
+                    let mut k = i * 7919;
+                    loop {
+                        let now = Instant::now();
+                        if now >= end {
+                            break;
+                        }
+                        let body = bodies[k % bodies.len()].clone();
+                        k += 1;
+                        let t0 = Instant::now();
+                        let r = conn.post(path, "application/xml", body).await;
+                        let t1 = Instant::now();
+                        if t0 < measure_from {
+                            continue;
+                        }
+                        let ok = match &r {
+                            Ok(reply) => {
+                                reply.status.is_success()
+                                    && (!validate
+                                        || memfind(
+                                            &reply.body,
+                                            b"<SegmentOfResult>1</SegmentOfResult>",
+                                        ))
+                            }
+                            Err(_) => false,
+                        };
+                        if !ok {
+                            errors += 1;
+                            if r.is_err() {
+                                break;
+                            }
+                        }
+                        lat.push((t1 - t0).as_micros().min(u32::MAX as u128) as u32);
+                    }
+                    (lat, errors)
+                }));
+            }
+            tokio::time::sleep_until(tokio::time::Instant::from_std(measure_from)).await;
+            cpu_before.get_or_insert((server_pid.and_then(proc_cpu_seconds), self_cpu_seconds()));
+            let mut all = Vec::new();
+            let mut errors = 0;
+            for t in tasks {
+                let (lat, e) = t.await?;
+                all.extend(lat);
+                errors += e;
+            }
+            let elapsed = duration
+                .as_secs_f64()
+                .min((Instant::now() - measure_from).as_secs_f64());
+            let server_cpu = match (
+                cpu_before.and_then(|c| c.0),
+                server_pid.and_then(proc_cpu_seconds),
+            ) {
+                (Some(a), Some(b)) => Some(b - a),
+                _ => None,
+            };
+            let client_cpu = cpu_before.map(|c| self_cpu_seconds() - c.1);
+            all.sort_unstable();
+            let n = all.len() as u64;
+            let pct = |p: f64| -> f64 {
+                if all.is_empty() {
+                    return 0.0;
+                }
+                let idx = ((p * all.len() as f64).ceil() as usize).clamp(1, all.len()) - 1;
+                all[idx] as f64 / 1000.0
+            };
+            let per = |cpu: Option<f64>| cpu.filter(|_| n > 0).map(|c| c * 1e6 / n as f64);
+            Ok(ScenarioResult {
+                scenario: name,
+                requests: n,
+                errors,
+                duration_s: elapsed,
+                throughput: n as f64 / elapsed,
+                p50_ms: pct(0.50),
+                p99_ms: pct(0.99),
+                p999_ms: pct(0.999),
+                max_ms: all.last().map(|v| *v as f64 / 1000.0).unwrap_or(0.0),
+                server_cpu_us_per_request: per(server_cpu),
+                client_cpu_us_per_request: per(client_cpu),
+            })
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("load generator panicked"))?
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// utime + stime of a process in seconds (Linux; clock ticks are 100 Hz there).
+fn proc_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+fn self_cpu_seconds() -> f64 {
+    proc_cpu_seconds(std::process::id()).unwrap_or(0.0)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cores} cores, {cpu}")
+}
