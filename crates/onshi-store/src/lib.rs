@@ -15,7 +15,7 @@
 mod migrate;
 mod pg;
 pub mod rows;
-mod sqlite;
+pub(crate) mod sqlite;
 
 use onshi_core::codes::QualificationValidity;
 use onshi_core::date::{JstDateTime, Ymd};
@@ -25,6 +25,7 @@ use onshi_core::model::{
 };
 
 pub use migrate::MIGRATION_NAMES;
+pub use sqlite::history_path as sqlite_history_path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

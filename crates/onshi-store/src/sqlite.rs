@@ -2,9 +2,13 @@
 //!
 //! Reads run on a small pool of connections, in place on the calling task: a point lookup
 //! over a warm page cache takes microseconds, less than handing it to another thread would.
-//! One writer thread owns the write connection and commits history rows in groups (WAL
+//! History rows are committed in groups on one write connection (WAL
 //! with `synchronous=NORMAL`: a committed row survives a crash of the process; see the
 //! README for the power-loss trade-off).
+//!
+//! The main file is memory-mapped: lookups then touch pages without a system call. The
+//! history is a separate attached file, so its steady growth never forces the readers to
+//! remap or to drop their caches.
 
 use crate::rows::{self, QualificationValues};
 use crate::{
@@ -14,15 +18,14 @@ use crate::{
 use onshi_core::date::JstDateTime;
 use onshi_core::ids::MedicalInstitutionCode;
 use onshi_core::model::{Facility, Insurer};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OpenFlags, params};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 const READERS: usize = 4;
-const MAX_GROUP: usize = 1024;
 
 type WriteJob = (VerificationRecord, oneshot::Sender<Result<()>>);
 
@@ -35,19 +38,51 @@ struct Inner {
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
     admin: Mutex<Connection>,
-    writer: mpsc::Sender<WriteJob>,
+    writer: HistoryWriter,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The history file beside the main database: `central.sqlite` → `central-history.sqlite`.
+pub fn history_path(main: &Path) -> PathBuf {
+    let stem = main
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = main
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    main.with_file_name(format!("{stem}-history{ext}"))
 }
 
 fn connect(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+    // Each connection is used by one thread at a time (behind our own mutex, or owned by
+    // the writer thread), so SQLite's per-connection mutex is not needed.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.execute(
+        "ATTACH DATABASE $1 AS history",
+        [history_path(path).to_string_lossy()],
+    )?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
+         PRAGMA history.journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
+         PRAGMA history.synchronous = NORMAL;
          PRAGMA busy_timeout = 10000;
          PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -65536;
-         PRAGMA mmap_size = 1073741824;
-         PRAGMA temp_store = MEMORY;",
+         PRAGMA temp_store = MEMORY;
+         PRAGMA main.mmap_size = 8589934592;",
     )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -88,13 +123,16 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| connect(path).map(Mutex::new))
             .collect::<Result<_>>()?;
-        let writer = spawn_writer(path.to_path_buf())?;
+        let writer = HistoryWriter::open(path)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        spawn_checkpointer(path.to_path_buf(), stop.clone())?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 readers,
                 next: AtomicUsize::new(0),
                 admin: Mutex::new(admin),
                 writer,
+                stop,
             }),
         })
     }
@@ -280,12 +318,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn record_verification(&self, rec: VerificationRecord) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .writer
-            .send((rec, tx))
-            .map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        self.inner.writer.record(rec).await
     }
 
     pub(crate) fn verifications(
@@ -333,21 +366,52 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn spawn_writer(path: PathBuf) -> Result<mpsc::Sender<WriteJob>> {
-    let mut conn = connect(&path)?;
-    let (tx, rx) = mpsc::channel::<WriteJob>();
-    std::thread::Builder::new()
-        .name("onshi-sqlite-writer".into())
-        .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                let mut group = vec![first];
-                while group.len() < MAX_GROUP {
-                    match rx.try_recv() {
-                        Ok(job) => group.push(job),
-                        Err(_) => break,
+/// Group commit without a writer thread: the first caller that finds no commit in
+/// progress becomes the leader and commits everything queued (its own row included),
+/// again and again until the queue is empty; the others only wait for their reply. A
+/// check never waits for a thread to wake up, and a burst shares one commit.
+///
+/// Checkpoints of the history WAL run on a background thread, so a leader never pays
+/// for one (the write connection has auto-checkpointing off).
+struct HistoryWriter {
+    queue: Mutex<Queue>,
+    conn: Mutex<Connection>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<WriteJob>,
+    committing: bool,
+}
+
+impl HistoryWriter {
+    fn open(path: &Path) -> Result<Self> {
+        let conn = connect(path)?;
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        Ok(HistoryWriter {
+            queue: Mutex::new(Queue::default()),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    async fn record(&self, rec: VerificationRecord) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        let lead = {
+            let mut q = lock(&self.queue);
+            q.jobs.push((rec, tx));
+            !std::mem::replace(&mut q.committing, true)
+        };
+        if lead {
+            loop {
+                let group = {
+                    let mut q = lock(&self.queue);
+                    if q.jobs.is_empty() {
+                        q.committing = false;
+                        break;
                     }
-                }
-                let result = write_group(&mut conn, &group);
+                    std::mem::take(&mut q.jobs)
+                };
+                let result = write_group(&mut lock(&self.conn), &group);
                 for (_, reply) in group {
                     let r = match &result {
                         Ok(()) => Ok(()),
@@ -356,9 +420,26 @@ fn spawn_writer(path: PathBuf) -> Result<mpsc::Sender<WriteJob>> {
                     let _ = reply.send(r);
                 }
             }
+        }
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+/// Checkpoints the history WAL twice a second until `stop` is set.
+fn spawn_checkpointer(path: PathBuf, stop: Arc<AtomicBool>) -> Result<()> {
+    let conn = connect(&path)?;
+    std::thread::Builder::new()
+        .name("onshi-sqlite-checkpoint".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                if let Err(e) = conn.execute_batch("PRAGMA history.wal_checkpoint(PASSIVE);") {
+                    tracing::warn!(error = %e, "history checkpoint failed");
+                }
+            }
         })
         .map_err(|e| StoreError::Join(e.to_string()))?;
-    Ok(tx)
+    Ok(())
 }
 
 fn write_group(conn: &mut Connection, group: &[WriteJob]) -> Result<()> {

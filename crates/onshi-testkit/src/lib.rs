@@ -154,7 +154,8 @@ impl TestApp {
                 client.batch_execute(SQL).await.expect("rename");
             }
             None => {
-                let conn = rusqlite::Connection::open(self.data.database()).expect("open");
+                let history = onshi_store::sqlite_history_path(&self.data.database());
+                let conn = rusqlite::Connection::open(history).expect("open");
                 conn.execute_batch(SQL).expect("rename");
             }
         }

@@ -38,8 +38,9 @@ CREATE TABLE qualification (
     income TEXT NOT NULL,
     has_specific BIGINT NOT NULL DEFAULT 0
 );
--- The hot path: a check by card data looks up (insurer, number) and filters the rest.
-CREATE INDEX qualification_card ON qualification (insurer_number, number_norm);
+-- The hot path: a check by card data looks up (insurer, number, symbol); 協会けんぽ numbers
+-- are small integers repeated under every symbol, so the symbol must be in the key.
+CREATE INDEX qualification_card ON qualification (insurer_number, number_norm, symbol_norm);
 CREATE INDEX qualification_person ON qualification (person_id);
 -- 個人単位被保険者番号 (insurer + symbol + number + branch) is unique.
 CREATE UNIQUE INDEX qualification_individual ON qualification (insurer_number, symbol_norm, number_norm, COALESCE(branch, -1));

@@ -38,8 +38,9 @@ CREATE TABLE qualification (
     income TEXT NOT NULL,
     has_specific INTEGER NOT NULL DEFAULT 0
 );
--- The hot path: a check by card data looks up (insurer, number) and filters the rest.
-CREATE INDEX qualification_card ON qualification (insurer_number, number_norm);
+-- The hot path: a check by card data looks up (insurer, number, symbol); 協会けんぽ numbers
+-- are small integers repeated under every symbol, so the symbol must be in the key.
+CREATE INDEX qualification_card ON qualification (insurer_number, number_norm, symbol_norm);
 CREATE INDEX qualification_person ON qualification (person_id);
 -- 個人単位被保険者番号 (insurer + symbol + number + branch) is unique.
 CREATE UNIQUE INDEX qualification_individual ON qualification (insurer_number, symbol_norm, number_norm, COALESCE(branch, -1));
@@ -79,8 +80,11 @@ CREATE TABLE facility (
     enabled INTEGER NOT NULL DEFAULT 1
 );
 
--- Every answer given to a facility, written before the answer is sent.
-CREATE TABLE verification (
+-- Every answer given to a facility, written before the answer is sent. On SQLite the
+-- history lives in its own file, attached to every connection as `history`: thousands of
+-- commits a second there leave the page caches of the qualification data warm (SQLite
+-- drops a connection's whole cache when its database file changes).
+CREATE TABLE history.verification (
     id INTEGER PRIMARY KEY,
     request_id TEXT NOT NULL,
     facility_code TEXT NOT NULL,
@@ -99,4 +103,4 @@ CREATE TABLE verification (
     person_id INTEGER,
     qualification_id INTEGER
 );
-CREATE INDEX verification_facility_time ON verification (facility_code, checked_at);
+CREATE INDEX history.verification_facility_time ON verification (facility_code, checked_at);
