@@ -12,5 +12,5 @@ pub mod provision;
 mod server;
 mod tls;
 
-pub use server::{CentralConfig, RunningCentral, start};
+pub use server::{CentralConfig, FACILITY_CACHE_SECONDS, RunningCentral, start};
 pub use tls::Peer;

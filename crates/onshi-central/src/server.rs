@@ -13,6 +13,8 @@ use http_body_util::BodyExt;
 use onshi_core::Clock;
 use onshi_core::codes::{ProcessingResultStatus, ReferenceClassification, SegmentOfResult};
 use onshi_core::date::JstDateTime;
+use onshi_core::ids::MedicalInstitutionCode;
+use onshi_core::model::Facility;
 use onshi_store::{Store, VerificationRecord};
 use onshi_wire::{Encoding, Limits, siquc01};
 use std::net::SocketAddr;
@@ -54,6 +56,40 @@ struct AppState {
     clock: Arc<dyn Clock>,
     limits: Arc<Limits>,
     request_ids: Arc<RequestIds>,
+    facilities: Arc<FacilityCache>,
+}
+
+/// How long a facility's registration and status may be served from memory. Suspending
+/// a facility therefore takes effect within this bound, on every central process.
+pub const FACILITY_CACHE_SECONDS: i64 = 1;
+
+/// Facility records by code, each kept for [`FACILITY_CACHE_SECONDS`] of the injected clock.
+#[derive(Default)]
+struct FacilityCache {
+    entries: std::sync::RwLock<std::collections::HashMap<String, (Option<Facility>, JstDateTime)>>,
+}
+
+impl FacilityCache {
+    async fn get(
+        &self,
+        store: &Store,
+        code: &MedicalInstitutionCode,
+        now: JstDateTime,
+    ) -> Result<Option<Facility>, onshi_store::StoreError> {
+        let fresh_after = now.add_seconds(-FACILITY_CACHE_SECONDS);
+        if let Ok(map) = self.entries.read() {
+            if let Some((f, at)) = map.get(code.as_str()) {
+                if *at > fresh_after && *at <= now {
+                    return Ok(f.clone());
+                }
+            }
+        }
+        let f = store.facility(code).await?;
+        if let Ok(mut map) = self.entries.write() {
+            map.insert(code.as_str().to_string(), (f.clone(), now));
+        }
+        Ok(f)
+    }
 }
 
 struct RequestIds {
@@ -83,6 +119,7 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
             prefix: format!("{:x}", start / 1000),
             counter: AtomicU64::new(0),
         }),
+        facilities: Arc::new(FacilityCache::default()),
     };
     let app = router(state);
     let (tx, rx) = watch::channel(false);
@@ -254,7 +291,11 @@ async fn check(
             certificate: cert_code.as_str().into(),
         });
     }
-    match state.store.facility(&card.facility).await {
+    match state
+        .facilities
+        .get(&state.store, &card.facility, now)
+        .await
+    {
         Ok(Some(f)) if f.enabled => {}
         Ok(Some(_)) => return Err(CheckError::DisabledFacility(card.facility.as_str().into())),
         Ok(None) => return Err(CheckError::UnknownFacility(card.facility.as_str().into())),

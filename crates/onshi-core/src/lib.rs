@@ -6,6 +6,7 @@
 //! format build on these types; none of them re-implements a rule that lives here.
 
 pub mod burden;
+pub mod card;
 pub mod clock;
 pub mod codes;
 pub mod date;

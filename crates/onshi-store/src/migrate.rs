@@ -1,19 +1,33 @@
-//! Migrations, one folder per backend with the same file names (a test keeps them in step).
-//! Applied in name order inside a transaction each, recorded in `schema_migrations`.
+//! Migrations, one folder per backend with the same names (a test keeps them in step).
+//!
+//! On SQLite a migration `N` has a main part (`N.sql`, applied to `central.sqlite`) and
+//! optionally a history part (`N.history.sql`, applied to the attached history file);
+//! each file records what it has applied in its own `schema_migrations` table. On
+//! PostgreSQL, `N.sql` holds both parts. Each part is applied in one transaction.
+
+pub struct SqliteMigration {
+    pub name: &'static str,
+    pub main: &'static str,
+    pub history: Option<&'static str>,
+}
 
 pub const MIGRATION_NAMES: &[&str] = &["0001_init"];
 
-pub(crate) const SQLITE: &[(&str, &str)] = &[(
-    "0001_init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+pub(crate) const SQLITE: &[SqliteMigration] = &[SqliteMigration {
+    name: "0001_init",
+    main: include_str!("../migrations/sqlite/0001_init.sql"),
+    history: Some(include_str!("../migrations/sqlite/0001_init.history.sql")),
+}];
 
-pub(crate) const POSTGRES: &[(&str, &str)] = &[(
-    "0001_init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+pub(crate) const POSTGRES: &[(&str, &str)] =
+    &[("0001_init", include_str!("../migrations/postgres/0001_init.sql"))];
 
-pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)";
+/// The bookkeeping table; `{schema}` is `main` or `history` on SQLite, `public` on PostgreSQL.
+pub(crate) fn create_table(schema: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)"
+    )
+}
 
 pub(crate) fn now_micros() -> i64 {
     std::time::SystemTime::now()
@@ -30,6 +44,7 @@ mod tests {
             let mut v: Vec<String> = std::fs::read_dir(dir)
                 .expect("migrations folder")
                 .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with(".history.sql"))
                 .collect();
             v.sort();
             v
@@ -38,12 +53,11 @@ mod tests {
         let sqlite = names(&format!("{base}/migrations/sqlite"));
         let postgres = names(&format!("{base}/migrations/postgres"));
         assert_eq!(sqlite, postgres);
-        let listed: Vec<String> = super::MIGRATION_NAMES
-            .iter()
-            .map(|n| format!("{n}.sql"))
-            .collect();
+        let listed: Vec<String> = super::MIGRATION_NAMES.iter().map(|n| format!("{n}.sql")).collect();
         assert_eq!(sqlite, listed);
-        assert_eq!(super::SQLITE.len(), listed.len());
-        assert_eq!(super::POSTGRES.len(), listed.len());
+        let sqlite_listed: Vec<&str> = super::SQLITE.iter().map(|m| m.name).collect();
+        let pg_listed: Vec<&str> = super::POSTGRES.iter().map(|m| m.0).collect();
+        assert_eq!(sqlite_listed, super::MIGRATION_NAMES);
+        assert_eq!(pg_listed, super::MIGRATION_NAMES);
     }
 }

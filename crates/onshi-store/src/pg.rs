@@ -296,7 +296,7 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
     // Several central processes may start at once: one migrates, the others wait.
     tx.execute("SELECT pg_advisory_xact_lock(7164853)", &[])
         .await?;
-    tx.batch_execute(crate::migrate::CREATE_TABLE).await?;
+    tx.batch_execute(&crate::migrate::create_table("public")).await?;
     for (name, sql) in crate::migrate::POSTGRES {
         let done: i64 = tx
             .query_one(

@@ -89,25 +89,31 @@ fn connect(path: &Path) -> Result<Connection> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    conn.execute_batch(crate::migrate::CREATE_TABLE)?;
-    for (name, sql) in crate::migrate::SQLITE {
-        let tx = conn.transaction()?;
-        let done: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM schema_migrations WHERE name = $1",
-            [name],
-            |r| r.get(0),
-        )?;
-        if done == 0 {
-            tx.execute_batch(sql).map_err(|e| StoreError::Migration {
-                name: (*name).to_string(),
-                reason: e.to_string(),
-            })?;
-            tx.execute(
-                "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
-                params![name, crate::migrate::now_micros()],
+    for schema in ["main", "history"] {
+        conn.execute_batch(&crate::migrate::create_table(schema))?;
+    }
+    for m in crate::migrate::SQLITE {
+        let parts = [("main", Some(m.main)), ("history", m.history)];
+        for (schema, sql) in parts {
+            let Some(sql) = sql else { continue };
+            let tx = conn.transaction()?;
+            let done: i64 = tx.query_row(
+                &format!("SELECT COUNT(*) FROM {schema}.schema_migrations WHERE name = $1"),
+                [m.name],
+                |r| r.get(0),
             )?;
+            if done == 0 {
+                tx.execute_batch(sql).map_err(|e| StoreError::Migration {
+                    name: format!("{} ({schema})", m.name),
+                    reason: e.to_string(),
+                })?;
+                tx.execute(
+                    &format!("INSERT INTO {schema}.schema_migrations (name, applied_at) VALUES ($1, $2)"),
+                    params![m.name, crate::migrate::now_micros()],
+                )?;
+            }
+            tx.commit()?;
         }
-        tx.commit()?;
     }
     Ok(())
 }
@@ -402,6 +408,9 @@ impl HistoryWriter {
             !std::mem::replace(&mut q.committing, true)
         };
         if lead {
+            // Let the requests already read on this thread queue their rows first, so
+            // that one commit carries them all.
+            tokio::task::yield_now().await;
             loop {
                 let group = {
                     let mut q = lock(&self.queue);
@@ -425,15 +434,18 @@ impl HistoryWriter {
     }
 }
 
-/// Checkpoints the history WAL twice a second until `stop` is set.
+/// Checkpoints the history WAL ten times a second (small copies, short pauses) until `stop` is set. RESTART (not PASSIVE):
+/// under a steady stream of commits a passive checkpoint never catches up with the end
+/// of the log, and the WAL file grows without bound. RESTART holds new commits back for
+/// the few milliseconds the copy takes and then lets the log start again from the top.
 fn spawn_checkpointer(path: PathBuf, stop: Arc<AtomicBool>) -> Result<()> {
     let conn = connect(&path)?;
     std::thread::Builder::new()
         .name("onshi-sqlite-checkpoint".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(std::time::Duration::from_millis(500));
-                if let Err(e) = conn.execute_batch("PRAGMA history.wal_checkpoint(PASSIVE);") {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if let Err(e) = conn.execute_batch("PRAGMA history.wal_checkpoint(RESTART);") {
                     tracing::warn!(error = %e, "history checkpoint failed");
                 }
             }

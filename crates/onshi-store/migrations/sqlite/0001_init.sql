@@ -80,27 +80,4 @@ CREATE TABLE facility (
     enabled INTEGER NOT NULL DEFAULT 1
 );
 
--- Every answer given to a facility, written before the answer is sent. On SQLite the
--- history lives in its own file, attached to every connection as `history`: thousands of
--- commits a second there leave the page caches of the qualification data warm (SQLite
--- drops a connection's whole cache when its database file changes).
-CREATE TABLE history.verification (
-    id INTEGER PRIMARY KEY,
-    request_id TEXT NOT NULL,
-    facility_code TEXT NOT NULL,
-    checked_at INTEGER NOT NULL,
-    confirmation_date TEXT,
-    reference_classification TEXT NOT NULL,
-    insurer_number TEXT,
-    symbol TEXT,
-    number TEXT,
-    branch TEXT,
-    birthdate TEXT,
-    arbitrary_file_identifier TEXT,
-    processing_status TEXT NOT NULL,
-    error_code TEXT,
-    validity TEXT,
-    person_id INTEGER,
-    qualification_id INTEGER
-);
-CREATE INDEX history.verification_facility_time ON verification (facility_code, checked_at);
+-- The verification history lives in its own file on SQLite: see 0001_init.history.sql.
