@@ -582,18 +582,25 @@ async fn only_registered_enabled_facilities_with_their_own_certificate_may_check
     )
     .await;
 
-    // Suspended facility.
+    // Suspended facility: refused once the facility cache's bound has passed, and
+    // accepted again the same way.
+    let (status, _) = check_xml(&app, &req, Encoding::Utf8).await;
+    assert_eq!(status, 200);
     assert!(
         app.store
             .set_facility_enabled(&app.clinic().code, false)
             .await
             .unwrap()
     );
+    app.clock
+        .advance_seconds(onshi_central::FACILITY_CACHE_SECONDS + 1);
     expect_error(&app, "application/xml", body.clone(), 403, "ONS3002").await;
     app.store
         .set_facility_enabled(&app.clinic().code, true)
         .await
         .unwrap();
+    app.clock
+        .advance_seconds(onshi_central::FACILITY_CACHE_SECONDS + 1);
     let (status, _) = check_xml(&app, &req, Encoding::Utf8).await;
     assert_eq!(status, 200);
     app.stop().await;
