@@ -77,12 +77,12 @@ impl FacilityCache {
         now: JstDateTime,
     ) -> Result<Option<Facility>, onshi_store::StoreError> {
         let fresh_after = now.add_seconds(-FACILITY_CACHE_SECONDS);
-        if let Ok(map) = self.entries.read() {
-            if let Some((f, at)) = map.get(code.as_str()) {
-                if *at > fresh_after && *at <= now {
-                    return Ok(f.clone());
-                }
-            }
+        if let Ok(map) = self.entries.read()
+            && let Some((f, at)) = map.get(code.as_str())
+            && *at > fresh_after
+            && *at <= now
+        {
+            return Ok(f.clone());
         }
         let f = store.facility(code).await?;
         if let Ok(mut map) = self.entries.write() {
@@ -201,6 +201,10 @@ async fn qualification(
         validity: None,
         person_id: None,
         qualification_id: None,
+        identity_method: None,
+        card_serial: None,
+        card_profile: None,
+        consents: None,
     };
     let mut echo: Option<siquc01::Request> = None;
     let outcome = check(

@@ -611,7 +611,7 @@ async fn symbols_and_numbers_match_across_full_width_input() {
     let app = spawn_app().await;
     let s = app.sample("valid").clone();
     let mut req = request_for(&app, &s, false);
-    let widen = |t: &str| -> String {
+    fn widen(t: &str) -> String {
         t.chars()
             .map(|c| {
                 if c.is_ascii_digit() {
@@ -621,7 +621,7 @@ async fn symbols_and_numbers_match_across_full_width_input() {
                 }
             })
             .collect()
-    };
+    }
     req.search.insured_identification_number = widen(&s.number);
     req.search.insured_card_symbol = req.search.insured_card_symbol.as_deref().map(widen);
     let (_, res) = check_xml(&app, &req, Encoding::Utf8).await;

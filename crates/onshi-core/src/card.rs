@@ -19,15 +19,22 @@ pub enum CertificateStanding {
 /// The last day of the grace period: the end of the third month after the month in
 /// which the certificate expired (expiry 2026-01-15 → 2026-04-30).
 pub fn grace_end(expiry: Ymd) -> Ymd {
-    expiry.first_day_of_month().add_months(3).last_day_of_month()
+    expiry
+        .first_day_of_month()
+        .add_months(3)
+        .last_day_of_month()
 }
 
 /// Standing of a certificate whose last valid day is `expiry`, on day `on`.
 pub fn certificate_standing(expiry: Ymd, on: Ymd) -> CertificateStanding {
     if on <= expiry {
-        CertificateStanding::Valid { renewal_alert: on >= expiry.add_months(-3) }
+        CertificateStanding::Valid {
+            renewal_alert: on >= expiry.add_months(-3),
+        }
     } else if on <= grace_end(expiry) {
-        CertificateStanding::Grace { until: grace_end(expiry) }
+        CertificateStanding::Grace {
+            until: grace_end(expiry),
+        }
     } else {
         CertificateStanding::Expired
     }
@@ -91,20 +98,49 @@ mod tests {
     #[test]
     fn standing_moves_from_valid_to_alert_to_grace_to_expired() {
         let expiry = d("20270315");
-        assert_eq!(certificate_standing(expiry, d("20261214")), CertificateStanding::Valid { renewal_alert: false });
-        assert_eq!(certificate_standing(expiry, d("20261215")), CertificateStanding::Valid { renewal_alert: true });
-        assert_eq!(certificate_standing(expiry, d("20270315")), CertificateStanding::Valid { renewal_alert: true });
-        let grace = CertificateStanding::Grace { until: d("20270630") };
+        assert_eq!(
+            certificate_standing(expiry, d("20261214")),
+            CertificateStanding::Valid {
+                renewal_alert: false
+            }
+        );
+        assert_eq!(
+            certificate_standing(expiry, d("20261215")),
+            CertificateStanding::Valid {
+                renewal_alert: true
+            }
+        );
+        assert_eq!(
+            certificate_standing(expiry, d("20270315")),
+            CertificateStanding::Valid {
+                renewal_alert: true
+            }
+        );
+        let grace = CertificateStanding::Grace {
+            until: d("20270630"),
+        };
         assert_eq!(certificate_standing(expiry, d("20270316")), grace);
         assert_eq!(certificate_standing(expiry, d("20270630")), grace);
-        assert_eq!(certificate_standing(expiry, d("20270701")), CertificateStanding::Expired);
+        assert_eq!(
+            certificate_standing(expiry, d("20270701")),
+            CertificateStanding::Expired
+        );
     }
 
     #[test]
     fn smartphone_rules_apply_in_order() {
-        assert_eq!(smartphone_allowed(false, true, true), Err(SmartphoneRefusal::NotEnabledAtFacility));
-        assert_eq!(smartphone_allowed(true, true, false), Err(SmartphoneRefusal::PhysicalCardNotUsable));
-        assert_eq!(smartphone_allowed(true, false, true), Err(SmartphoneRefusal::NoPriorPhysicalCardUse));
+        assert_eq!(
+            smartphone_allowed(false, true, true),
+            Err(SmartphoneRefusal::NotEnabledAtFacility)
+        );
+        assert_eq!(
+            smartphone_allowed(true, true, false),
+            Err(SmartphoneRefusal::PhysicalCardNotUsable)
+        );
+        assert_eq!(
+            smartphone_allowed(true, false, true),
+            Err(SmartphoneRefusal::NoPriorPhysicalCardUse)
+        );
         assert_eq!(smartphone_allowed(true, true, true), Ok(()));
     }
 

@@ -148,4 +148,6 @@ pub struct Facility {
     pub code: MedicalInstitutionCode,
     pub name: String,
     pub enabled: bool,
+    /// 「スマホによる本人確認」: smartphones accepted at the reader (off by default).
+    pub smartphone_enabled: bool,
 }

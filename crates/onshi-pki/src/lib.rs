@@ -5,6 +5,31 @@
 //! 医療機関コード. Central's server certificate chains to a separate server CA, so that a
 //! leaked facility CA key cannot impersonate central. Everything here is plain files under
 //! one directory ([`PkiLayout`]), made by our own tooling (rcgen) on first run.
+//!
+//! My Number card cryptography lives in its own modules: [`card_ca`] (the card CA, the
+//! user-authentication certificate profiles and CRLs), [`card_verify`] (central's check of a
+//! card signature), [`card`] (the `Card` trait the kiosk drives), [`softcard`] (the software
+//! card) and, with the `pcsc` feature, `pcsc` (a real card through myna-card).
+
+pub mod card;
+pub mod card_ca;
+pub mod card_verify;
+mod der;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
+pub mod softcard;
+
+pub use card::{Card, CardError, EmulatedFaceMatcher, FaceMatcher, PIN_TRIES, is_valid_pin};
+pub use card_ca::{
+    CertProfile, IssuedAuthCert, auth_cert_not_after, end_of_day_jst, issue_auth_certificate,
+    make_crl, new_card_ca, profile_of,
+};
+pub use card_verify::{
+    CardVerifier, CardVerifyError, CertInfo, VerifiedCard, inspect as inspect_card_cert,
+};
+#[cfg(feature = "pcsc")]
+pub use pcsc::PcscCard;
+pub use softcard::{SmartphoneCard, SoftwareCard};
 
 use onshi_core::ids::MedicalInstitutionCode;
 use rcgen::{
@@ -21,13 +46,22 @@ pub enum PkiError {
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}: no PEM certificate or key found")]
     NoPem(String),
     #[error("TLS configuration: {0}")]
     Tls(String),
     #[error("client certificate: {0}")]
     BadClientCert(String),
+    #[error("card certificate: {0}")]
+    Card(String),
+    #[error("CRL: {0}")]
+    BadCrl(String),
+    #[error("cryptography: {0}")]
+    Crypto(String),
 }
 
 /// A certificate and its private key, both PEM.
@@ -35,6 +69,17 @@ pub enum PkiError {
 pub struct CertAndKey {
     pub cert_pem: String,
     pub key_pem: String,
+}
+
+impl CertAndKey {
+    /// The certificate as DER (the first certificate of `cert_pem`).
+    pub fn cert_der(&self) -> Result<Vec<u8>, PkiError> {
+        parse_certs(&self.cert_pem)?
+            .into_iter()
+            .next()
+            .map(|c| c.to_vec())
+            .ok_or_else(|| PkiError::NoPem("certificate".into()))
+    }
 }
 
 fn dn(cn: &str, org: &str) -> DistinguishedName {
@@ -64,7 +109,10 @@ pub fn new_ca(common_name: &str, org: &str) -> Result<CertAndKey, PkiError> {
     ];
     validity(&mut params, 20);
     let cert = params.self_signed(&key)?;
-    Ok(CertAndKey { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+    Ok(CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
 }
 
 fn issuer(ca: &CertAndKey) -> Result<Issuer<'static, KeyPair>, PkiError> {
@@ -77,17 +125,22 @@ pub fn issue_server_cert(ca: &CertAndKey, names: &[&str]) -> Result<CertAndKey, 
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     for name in names {
-        params.subject_alt_names.push(match name.parse::<std::net::IpAddr>() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName((*name).try_into()?),
-        });
+        params
+            .subject_alt_names
+            .push(match name.parse::<std::net::IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName((*name).try_into()?),
+            });
     }
     params.distinguished_name = dn(names.first().copied().unwrap_or("onshi"), "onshi central");
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     validity(&mut params, 5);
     let cert = params.signed_by(&key, &issuer(ca)?)?;
-    Ok(CertAndKey { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+    Ok(CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
 }
 
 /// A facility's client certificate: CN = 医療機関コード, O = facility name.
@@ -103,7 +156,10 @@ pub fn issue_facility_cert(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     validity(&mut params, 5);
     let cert = params.signed_by(&key, &issuer(ca)?)?;
-    Ok(CertAndKey { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+    Ok(CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
 }
 
 /// The 医療機関コード carried in a facility certificate's common name. The chain has
@@ -200,24 +256,41 @@ pub struct PkiLayout {
 
 impl PkiLayout {
     pub fn new(data_dir: &Path) -> Self {
-        PkiLayout { dir: data_dir.join("pki") }
+        PkiLayout {
+            dir: data_dir.join("pki"),
+        }
     }
     pub fn server_ca(&self) -> (PathBuf, PathBuf) {
-        (self.dir.join("server-ca.crt.pem"), self.dir.join("server-ca.key.pem"))
+        (
+            self.dir.join("server-ca.crt.pem"),
+            self.dir.join("server-ca.key.pem"),
+        )
     }
     pub fn server(&self) -> (PathBuf, PathBuf) {
-        (self.dir.join("server.crt.pem"), self.dir.join("server.key.pem"))
+        (
+            self.dir.join("server.crt.pem"),
+            self.dir.join("server.key.pem"),
+        )
     }
     pub fn facility_ca(&self) -> (PathBuf, PathBuf) {
-        (self.dir.join("facility-ca.crt.pem"), self.dir.join("facility-ca.key.pem"))
+        (
+            self.dir.join("facility-ca.crt.pem"),
+            self.dir.join("facility-ca.key.pem"),
+        )
     }
     pub fn facility(&self, code: &MedicalInstitutionCode) -> (PathBuf, PathBuf) {
         let d = self.dir.join("facilities");
-        (d.join(format!("{}.crt.pem", code.as_str())), d.join(format!("{}.key.pem", code.as_str())))
+        (
+            d.join(format!("{}.crt.pem", code.as_str())),
+            d.join(format!("{}.key.pem", code.as_str())),
+        )
     }
 
     pub fn read(paths: &(PathBuf, PathBuf)) -> Result<CertAndKey, PkiError> {
-        Ok(CertAndKey { cert_pem: read(&paths.0)?, key_pem: read(&paths.1)? })
+        Ok(CertAndKey {
+            cert_pem: read(&paths.0)?,
+            key_pem: read(&paths.1)?,
+        })
     }
 
     fn write(paths: &(PathBuf, PathBuf), ck: &CertAndKey) -> Result<(), PkiError> {
@@ -235,7 +308,10 @@ impl PkiLayout {
     ) -> Result<(), PkiError> {
         let server_ca = self.ensure_ca(self.server_ca(), "onshi server CA")?;
         if !self.server().0.exists() {
-            Self::write(&self.server(), &issue_server_cert(&server_ca, server_names)?)?;
+            Self::write(
+                &self.server(),
+                &issue_server_cert(&server_ca, server_names)?,
+            )?;
         }
         let facility_ca = self.ensure_ca(self.facility_ca(), "onshi facility CA")?;
         for (code, name) in facilities {
@@ -258,11 +334,17 @@ impl PkiLayout {
 }
 
 fn read(path: &Path) -> Result<String, PkiError> {
-    std::fs::read_to_string(path).map_err(|source| PkiError::Io { path: path.to_owned(), source })
+    std::fs::read_to_string(path).map_err(|source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn write(path: &Path, text: &str) -> Result<(), PkiError> {
-    let io = |source| PkiError::Io { path: path.to_owned(), source };
+    let io = |source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
@@ -274,8 +356,12 @@ fn write_private(path: &Path, text: &str) -> Result<(), PkiError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|source| PkiError::Io { path: path.to_owned(), source })?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| PkiError::Io {
+                path: path.to_owned(),
+                source,
+            },
+        )?;
     }
     Ok(())
 }

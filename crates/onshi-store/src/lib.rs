@@ -91,6 +91,50 @@ pub struct VerificationRecord {
     pub validity: Option<QualificationValidity>,
     pub person_id: Option<i64>,
     pub qualification_id: Option<i64>,
+    /// Card checks: "face", "pin" or "visual" (目視).
+    pub identity_method: Option<String>,
+    /// Card checks: the serial and profile of the certificate used.
+    pub card_serial: Option<String>,
+    pub card_profile: Option<String>,
+    /// Card checks: consents given with this check (comma-separated OQSCD036 codes).
+    pub consents: Option<String>,
+}
+
+/// A user-authentication certificate of a My Number card (or smartphone) and its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardRecord {
+    pub serial: String,
+    pub person_id: i64,
+    /// `card`, `smartphone_android` or `smartphone_iphone`.
+    pub profile: String,
+    /// Last valid day (JST).
+    pub not_after: Ymd,
+    pub issued_at: JstDateTime,
+    pub revoked_at: Option<JstDateTime>,
+    /// 初回登録 (registration for insurance use); `None` while unregistered.
+    pub registered_at: Option<JstDateTime>,
+}
+
+/// A consumed card-check nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedNonce {
+    pub nonce: String,
+    pub facility_code: String,
+    pub expires_at: JstDateTime,
+    pub used_at: JstDateTime,
+}
+
+/// What the group-commit writer does with one queued item. Items are moved into the
+/// queue once and dropped after the commit; their size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum WriteOp {
+    Verification(VerificationRecord),
+    /// Consume the nonce; write `record` if it was fresh, `replay` if it was used before.
+    CardCheck {
+        nonce: UsedNonce,
+        record: Box<VerificationRecord>,
+        replay: Box<VerificationRecord>,
+    },
 }
 
 /// A slice of the population to load in one transaction.
@@ -211,11 +255,143 @@ impl Store {
         }
     }
 
+    async fn submit(&self, op: WriteOp) -> Result<bool> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.submit(op).await,
+            Backend::Postgres(p) => p.submit(op).await,
+        }
+    }
+
     /// Writes one history row and returns once it is committed.
     pub async fn record_verification(&self, rec: VerificationRecord) -> Result<()> {
+        self.submit(WriteOp::Verification(rec)).await.map(|_| ())
+    }
+
+    /// Consumes a card-check nonce and records the check in one commit. Returns `true`
+    /// when the nonce was fresh (and `record` was written), `false` when it had been used
+    /// already (and `replay`, the refusal, was written instead).
+    pub async fn record_card_check(
+        &self,
+        nonce: UsedNonce,
+        record: VerificationRecord,
+        replay: VerificationRecord,
+    ) -> Result<bool> {
+        self.submit(WriteOp::CardCheck {
+            nonce,
+            record: Box::new(record),
+            replay: Box::new(replay),
+        })
+        .await
+    }
+
+    pub async fn insert_cards(&self, cards: &[CardRecord]) -> Result<()> {
         match &self.backend {
-            Backend::Sqlite(s) => s.record_verification(rec).await,
-            Backend::Postgres(p) => p.record_verification(rec).await,
+            Backend::Sqlite(s) => {
+                let (s, v) = (s.clone(), cards.to_vec());
+                blocking(move || s.insert_cards(&v)).await
+            }
+            Backend::Postgres(p) => p.insert_cards(cards).await,
+        }
+    }
+
+    pub async fn card(&self, serial: &str) -> Result<Option<CardRecord>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.card(serial),
+            Backend::Postgres(p) => p.card(serial).await,
+        }
+    }
+
+    /// Every certificate a person has had, oldest first.
+    pub async fn cards_of_person(&self, person_id: i64) -> Result<Vec<CardRecord>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.cards_of_person(person_id),
+            Backend::Postgres(p) => p.cards_of_person(person_id).await,
+        }
+    }
+
+    pub async fn list_cards(&self, limit: i64) -> Result<Vec<CardRecord>> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.list_cards(limit)).await
+            }
+            Backend::Postgres(p) => p.list_cards(limit).await,
+        }
+    }
+
+    /// Serials of revoked certificates (for the CRL).
+    pub async fn revoked_cards(&self) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.revoked_cards()).await
+            }
+            Backend::Postgres(p) => p.revoked_cards().await,
+        }
+    }
+
+    /// 初回登録: marks the card registered for insurance use; false if unknown or already.
+    pub async fn register_card(&self, serial: &str, at: JstDateTime) -> Result<bool> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.register_card(serial, at),
+            Backend::Postgres(p) => p.register_card(serial, at).await,
+        }
+    }
+
+    pub async fn revoke_card(&self, serial: &str, at: JstDateTime) -> Result<bool> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.revoke_card(serial, at),
+            Backend::Postgres(p) => p.revoke_card(serial, at).await,
+        }
+    }
+
+    pub async fn set_smartphone_enabled(
+        &self,
+        code: &MedicalInstitutionCode,
+        enabled: bool,
+    ) -> Result<bool> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.set_smartphone_enabled(code, enabled),
+            Backend::Postgres(p) => p.set_smartphone_enabled(code, enabled).await,
+        }
+    }
+
+    pub async fn person(&self, id: i64) -> Result<Option<Person>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.person(id),
+            Backend::Postgres(p) => p.person(id).await,
+        }
+    }
+
+    /// Every qualification of a person (the card-check lookup).
+    pub async fn find_by_person(&self, person_id: i64) -> Result<Vec<QualificationRecord>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.find_by_person(person_id),
+            Backend::Postgres(p) => p.find_by_person(person_id).await,
+        }
+    }
+
+    /// Whether the person has been checked with a physical card at this facility.
+    pub async fn used_physical_card_at(
+        &self,
+        person_id: i64,
+        facility: &MedicalInstitutionCode,
+    ) -> Result<bool> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.used_physical_card_at(person_id, facility.as_str()),
+            Backend::Postgres(p) => p.used_physical_card_at(person_id, facility.as_str()).await,
+        }
+    }
+
+    /// The named secret shared by all central processes on this database; `fresh` is
+    /// stored if there is none yet (first writer wins).
+    pub async fn secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, n) = (s.clone(), name.to_string());
+                blocking(move || s.secret(&n, fresh)).await
+            }
+            Backend::Postgres(p) => p.secret(name, fresh).await,
         }
     }
 

@@ -11,16 +11,31 @@ pub struct SqliteMigration {
     pub history: Option<&'static str>,
 }
 
-pub const MIGRATION_NAMES: &[&str] = &["0001_init"];
+pub const MIGRATION_NAMES: &[&str] = &["0001_init", "0002_cards"];
 
-pub(crate) const SQLITE: &[SqliteMigration] = &[SqliteMigration {
-    name: "0001_init",
-    main: include_str!("../migrations/sqlite/0001_init.sql"),
-    history: Some(include_str!("../migrations/sqlite/0001_init.history.sql")),
-}];
+pub(crate) const SQLITE: &[SqliteMigration] = &[
+    SqliteMigration {
+        name: "0001_init",
+        main: include_str!("../migrations/sqlite/0001_init.sql"),
+        history: Some(include_str!("../migrations/sqlite/0001_init.history.sql")),
+    },
+    SqliteMigration {
+        name: "0002_cards",
+        main: include_str!("../migrations/sqlite/0002_cards.sql"),
+        history: Some(include_str!("../migrations/sqlite/0002_cards.history.sql")),
+    },
+];
 
-pub(crate) const POSTGRES: &[(&str, &str)] =
-    &[("0001_init", include_str!("../migrations/postgres/0001_init.sql"))];
+pub(crate) const POSTGRES: &[(&str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        "0002_cards",
+        include_str!("../migrations/postgres/0002_cards.sql"),
+    ),
+];
 
 /// The bookkeeping table; `{schema}` is `main` or `history` on SQLite, `public` on PostgreSQL.
 pub(crate) fn create_table(schema: &str) -> String {
@@ -53,7 +68,10 @@ mod tests {
         let sqlite = names(&format!("{base}/migrations/sqlite"));
         let postgres = names(&format!("{base}/migrations/postgres"));
         assert_eq!(sqlite, postgres);
-        let listed: Vec<String> = super::MIGRATION_NAMES.iter().map(|n| format!("{n}.sql")).collect();
+        let listed: Vec<String> = super::MIGRATION_NAMES
+            .iter()
+            .map(|n| format!("{n}.sql"))
+            .collect();
         assert_eq!(sqlite, listed);
         let sqlite_listed: Vec<&str> = super::SQLITE.iter().map(|m| m.name).collect();
         let pg_listed: Vec<&str> = super::POSTGRES.iter().map(|m| m.0).collect();

@@ -4,15 +4,15 @@
 
 use crate::rows::{self, QualificationValues};
 use crate::{
-    CardKey, CardQuery, CountedTable, PopulationSlice, QualificationRecord, Result, StoreError,
-    VerificationRecord,
+    CardKey, CardQuery, CardRecord, CountedTable, PopulationSlice, QualificationRecord, Result,
+    StoreError, VerificationRecord, WriteOp,
 };
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::SinkExt;
 use onshi_core::date::JstDateTime;
 use onshi_core::ids::MedicalInstitutionCode;
-use onshi_core::model::{Facility, Insurer};
+use onshi_core::model::{Facility, Insurer, Person};
 use std::collections::HashSet;
 use std::str::FromStr;
 use tokio::sync::{mpsc, oneshot};
@@ -21,7 +21,7 @@ use tokio_postgres::NoTls;
 const POOL_SIZE: usize = 16;
 const MAX_GROUP: usize = 1024;
 
-type WriteJob = (VerificationRecord, oneshot::Sender<Result<()>>);
+type WriteJob = (WriteOp, oneshot::Sender<Result<bool>>);
 
 #[derive(Clone)]
 pub(crate) struct PgStore {
@@ -31,9 +31,11 @@ pub(crate) struct PgStore {
 
 const INSERT_VERIFICATIONS: &str = "INSERT INTO verification (request_id, facility_code, checked_at, confirmation_date, \
      reference_classification, insurer_number, symbol, number, branch, birthdate, arbitrary_file_identifier, \
-     processing_status, error_code, validity, person_id, qualification_id) \
+     processing_status, error_code, validity, person_id, qualification_id, identity_method, card_serial, \
+     card_profile, consents) \
      SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], \
-     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[])";
+     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[], \
+     $17::text[], $18::text[], $19::text[], $20::text[])";
 
 fn pool_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Pool(e.to_string())
@@ -84,8 +86,16 @@ impl PgStore {
         let tx = client.transaction().await?;
         let stmt = tx.prepare_cached(rows::UPSERT_FACILITY).await?;
         for f in facilities {
-            tx.execute(&stmt, &[&f.code.as_str(), &f.name, &i64::from(f.enabled)])
-                .await?;
+            tx.execute(
+                &stmt,
+                &[
+                    &f.code.as_str(),
+                    &f.name,
+                    &i64::from(f.enabled),
+                    &i64::from(f.smartphone_enabled),
+                ],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -246,12 +256,160 @@ impl PgStore {
         Ok(out)
     }
 
-    pub(crate) async fn record_verification(&self, rec: VerificationRecord) -> Result<()> {
+    pub(crate) async fn submit(&self, op: WriteOp) -> Result<bool> {
         let (tx, rx) = oneshot::channel();
         self.writer
-            .send((rec, tx))
+            .send((op, tx))
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    async fn query_all<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        map: fn(&tokio_postgres::Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await?;
+        client.query(&stmt, params).await?.iter().map(map).collect()
+    }
+
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await?;
+        Ok(client.execute(&stmt, params).await?)
+    }
+
+    pub(crate) async fn insert_cards(&self, cards: &[CardRecord]) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let stmt = tx.prepare_cached(rows::INSERT_CARD).await?;
+        for c in cards {
+            tx.execute(
+                &stmt,
+                &[
+                    &c.serial,
+                    &c.person_id,
+                    &c.profile,
+                    &c.not_after.to_wire(),
+                    &c.issued_at.unix_micros(),
+                    &c.revoked_at.map(JstDateTime::unix_micros),
+                    &c.registered_at.map(JstDateTime::unix_micros),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn card(&self, serial: &str) -> Result<Option<CardRecord>> {
+        Ok(self
+            .query_all(rows::CARD_BY_SERIAL, &[&serial], rows::card)
+            .await?
+            .pop())
+    }
+
+    pub(crate) async fn cards_of_person(&self, person_id: i64) -> Result<Vec<CardRecord>> {
+        self.query_all(rows::CARDS_OF_PERSON, &[&person_id], rows::card)
+            .await
+    }
+
+    pub(crate) async fn list_cards(&self, limit: i64) -> Result<Vec<CardRecord>> {
+        self.query_all(rows::LIST_CARDS, &[&limit], rows::card)
+            .await
+    }
+
+    pub(crate) async fn revoked_cards(&self) -> Result<Vec<String>> {
+        self.query_all(rows::REVOKED_CARDS, &[], |r| Ok(r.try_get::<_, String>(0)?))
+            .await
+    }
+
+    pub(crate) async fn register_card(&self, serial: &str, at: JstDateTime) -> Result<bool> {
+        Ok(self
+            .execute(rows::REGISTER_CARD, &[&at.unix_micros(), &serial])
+            .await?
+            > 0)
+    }
+
+    pub(crate) async fn revoke_card(&self, serial: &str, at: JstDateTime) -> Result<bool> {
+        Ok(self
+            .execute(rows::REVOKE_CARD, &[&at.unix_micros(), &serial])
+            .await?
+            > 0)
+    }
+
+    pub(crate) async fn set_smartphone_enabled(
+        &self,
+        code: &MedicalInstitutionCode,
+        enabled: bool,
+    ) -> Result<bool> {
+        let n = self
+            .execute(
+                rows::SET_SMARTPHONE_ENABLED,
+                &[&i64::from(enabled), &code.as_str()],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub(crate) async fn person(&self, id: i64) -> Result<Option<Person>> {
+        Ok(self
+            .query_all(rows::PERSON, &[&id], rows::person)
+            .await?
+            .pop())
+    }
+
+    pub(crate) async fn find_by_person(&self, person_id: i64) -> Result<Vec<QualificationRecord>> {
+        let found = self
+            .query_all(
+                rows::FIND_BY_PERSON,
+                &[&person_id],
+                rows::qualification_record,
+            )
+            .await?;
+        let mut out = Vec::with_capacity(found.len());
+        for (mut rec, has_specific) in found {
+            if has_specific {
+                rec.specific_diseases = self
+                    .query_all(
+                        rows::SPECIFIC_FOR,
+                        &[&rec.qualification.id],
+                        rows::specific_disease,
+                    )
+                    .await?;
+            }
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn used_physical_card_at(
+        &self,
+        person_id: i64,
+        facility: &str,
+    ) -> Result<bool> {
+        let n = self
+            .query_all(rows::USED_PHYSICAL_CARD_AT, &[&person_id, &facility], |r| {
+                Ok(r.try_get::<_, i64>(0)?)
+            })
+            .await?;
+        Ok(n.first().copied().unwrap_or(0) > 0)
+    }
+
+    pub(crate) async fn secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>> {
+        self.execute(rows::INSERT_SECRET, &[&name, &fresh]).await?;
+        let v = self
+            .query_all(rows::SECRET, &[&name], |r| Ok(r.try_get::<_, Vec<u8>>(0)?))
+            .await?;
+        v.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("secret vanished".into()))
     }
 
     pub(crate) async fn verifications(
@@ -296,7 +454,8 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
     // Several central processes may start at once: one migrates, the others wait.
     tx.execute("SELECT pg_advisory_xact_lock(7164853)", &[])
         .await?;
-    tx.batch_execute(&crate::migrate::create_table("public")).await?;
+    tx.batch_execute(&crate::migrate::create_table("public"))
+        .await?;
     for (name, sql) in crate::migrate::POSTGRES {
         let done: i64 = tx
             .query_one(
@@ -398,13 +557,13 @@ async fn writer(config: tokio_postgres::Config, mut rx: mpsc::UnboundedReceiver<
                 }
             };
         }
-        let result = match &client {
+        let result = match &mut client {
             Some((c, stmt)) => write_group(c, stmt, &group).await,
             None => Err(StoreError::WriterGone),
         };
-        for (_, reply) in group {
+        for (i, (_, reply)) in group.into_iter().enumerate() {
             let r = match &result {
-                Ok(()) => Ok(()),
+                Ok(outcomes) => Ok(outcomes.get(i).copied().unwrap_or(false)),
                 Err(e) => Err(StoreError::Pool(format!("history not recorded: {e}"))),
             };
             let _ = reply.send(r);
@@ -426,19 +585,47 @@ async fn connect_writer(
 }
 
 async fn write_group(
-    client: &tokio_postgres::Client,
+    client: &mut tokio_postgres::Client,
     stmt: &tokio_postgres::Statement,
     group: &[WriteJob],
-) -> Result<()> {
+) -> Result<Vec<bool>> {
+    let tx = client.transaction().await?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    let mut records: Vec<&VerificationRecord> = Vec::with_capacity(group.len());
+    for (op, _) in group {
+        match op {
+            WriteOp::Verification(r) => {
+                outcomes.push(true);
+                records.push(r);
+            }
+            WriteOp::CardCheck {
+                nonce,
+                record,
+                replay,
+            } => {
+                let fresh = tx
+                    .execute(
+                        rows::INSERT_USED_NONCE,
+                        &[
+                            &nonce.nonce,
+                            &nonce.facility_code,
+                            &nonce.expires_at.unix_micros(),
+                            &nonce.used_at.unix_micros(),
+                        ],
+                    )
+                    .await?
+                    == 1;
+                outcomes.push(fresh);
+                records.push(if fresh { &**record } else { &**replay });
+            }
+        }
+    }
     let col = |f: fn(&VerificationRecord) -> Option<String>| -> Vec<Option<String>> {
-        group.iter().map(|(r, _)| f(r)).collect()
+        records.iter().map(|r| f(r)).collect()
     };
     let request_id = col(|r| Some(r.request_id.clone()));
     let facility = col(|r| Some(r.facility_code.clone()));
-    let checked_at: Vec<i64> = group
-        .iter()
-        .map(|(r, _)| r.checked_at.unix_micros())
-        .collect();
+    let checked_at: Vec<i64> = records.iter().map(|r| r.checked_at.unix_micros()).collect();
     let confirmation_date = col(|r| r.confirmation_date.clone());
     let reference = col(|r| Some(r.reference_classification.clone()));
     let insurer = col(|r| r.insurer_number.clone());
@@ -450,30 +637,38 @@ async fn write_group(
     let status = col(|r| Some(r.processing_status.clone()));
     let error_code = col(|r| r.error_code.clone());
     let validity = col(|r| r.validity.map(|v| v.code().to_string()));
-    let person: Vec<Option<i64>> = group.iter().map(|(r, _)| r.person_id).collect();
-    let qual: Vec<Option<i64>> = group.iter().map(|(r, _)| r.qualification_id).collect();
-    client
-        .execute(
-            stmt,
-            &[
-                &request_id,
-                &facility,
-                &checked_at,
-                &confirmation_date,
-                &reference,
-                &insurer,
-                &symbol,
-                &number,
-                &branch,
-                &birthdate,
-                &afi,
-                &status,
-                &error_code,
-                &validity,
-                &person,
-                &qual,
-            ],
-        )
-        .await?;
-    Ok(())
+    let person: Vec<Option<i64>> = records.iter().map(|r| r.person_id).collect();
+    let qual: Vec<Option<i64>> = records.iter().map(|r| r.qualification_id).collect();
+    let method = col(|r| r.identity_method.clone());
+    let serial = col(|r| r.card_serial.clone());
+    let profile = col(|r| r.card_profile.clone());
+    let consents = col(|r| r.consents.clone());
+    tx.execute(
+        stmt,
+        &[
+            &request_id,
+            &facility,
+            &checked_at,
+            &confirmation_date,
+            &reference,
+            &insurer,
+            &symbol,
+            &number,
+            &branch,
+            &birthdate,
+            &afi,
+            &status,
+            &error_code,
+            &validity,
+            &person,
+            &qual,
+            &method,
+            &serial,
+            &profile,
+            &consents,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcomes)
 }

@@ -14,10 +14,15 @@ use onshi_core::model::*;
 pub(crate) const UPSERT_INSURER: &str = "INSERT INTO insurer (number, name, kind) VALUES ($1, $2, $3) \
      ON CONFLICT (number) DO UPDATE SET name = excluded.name, kind = excluded.kind";
 
-pub(crate) const UPSERT_FACILITY: &str = "INSERT INTO facility (code, name, enabled) VALUES ($1, $2, $3) \
-     ON CONFLICT (code) DO UPDATE SET name = excluded.name, enabled = excluded.enabled";
+pub(crate) const UPSERT_FACILITY: &str = "INSERT INTO facility (code, name, enabled, smartphone_enabled) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (code) DO UPDATE SET name = excluded.name, enabled = excluded.enabled, \
+     smartphone_enabled = excluded.smartphone_enabled";
 
-pub(crate) const FACILITY: &str = "SELECT code, name, enabled FROM facility WHERE code = $1";
+pub(crate) const FACILITY: &str =
+    "SELECT code, name, enabled, smartphone_enabled FROM facility WHERE code = $1";
+
+pub(crate) const SET_SMARTPHONE_ENABLED: &str =
+    "UPDATE facility SET smartphone_enabled = $1 WHERE code = $2";
 
 pub(crate) const SET_FACILITY_ENABLED: &str = "UPDATE facility SET enabled = $1 WHERE code = $2";
 
@@ -60,12 +65,12 @@ pub(crate) const SPECIFIC_FOR: &str = "SELECT qualification_id, category, certif
 
 pub(crate) const INSERT_VERIFICATION: &str = "INSERT INTO verification (request_id, facility_code, checked_at, confirmation_date, reference_classification, \
      insurer_number, symbol, number, branch, birthdate, arbitrary_file_identifier, processing_status, error_code, \
-     validity, person_id, qualification_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+     validity, person_id, qualification_id, identity_method, card_serial, card_profile, consents) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 
 pub(crate) const VERIFICATIONS: &str = "SELECT request_id, facility_code, checked_at, confirmation_date, reference_classification, \
      insurer_number, symbol, number, branch, birthdate, arbitrary_file_identifier, processing_status, error_code, \
-     validity, person_id, qualification_id \
+     validity, person_id, qualification_id, identity_method, card_serial, card_profile, consents \
      FROM verification WHERE facility_code = $1 AND checked_at >= $2 AND checked_at < $3 \
      ORDER BY checked_at DESC, id DESC LIMIT $4";
 
@@ -260,6 +265,7 @@ pub(crate) fn facility<R: Row>(row: &R) -> Result<Facility> {
         code: MedicalInstitutionCode::parse(&c.text(0)?).map_err(|e| corrupt("facility", e))?,
         name: c.text(1)?,
         enabled: c.int(2)? != 0,
+        smartphone_enabled: c.int(3)? != 0,
     })
 }
 
@@ -282,6 +288,88 @@ pub(crate) fn verification<R: Row>(row: &R) -> Result<VerificationRecord> {
         validity: c.opt_code(13, QualificationValidity::from_code)?,
         person_id: c.row.int(14)?,
         qualification_id: c.row.int(15)?,
+        identity_method: c.opt_text(16)?,
+        card_serial: c.opt_text(17)?,
+        card_profile: c.opt_text(18)?,
+        consents: c.opt_text(19)?,
+    })
+}
+
+pub(crate) const INSERT_CARD: &str = "INSERT INTO card_certificate (serial, person_id, profile, not_after, issued_at, revoked_at, registered_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub(crate) const CARD_BY_SERIAL: &str = "SELECT serial, person_id, profile, not_after, issued_at, revoked_at, registered_at \
+     FROM card_certificate WHERE serial = $1";
+
+pub(crate) const CARDS_OF_PERSON: &str = "SELECT serial, person_id, profile, not_after, issued_at, revoked_at, registered_at \
+     FROM card_certificate WHERE person_id = $1 ORDER BY issued_at";
+
+pub(crate) const LIST_CARDS: &str = "SELECT serial, person_id, profile, not_after, issued_at, revoked_at, registered_at \
+     FROM card_certificate ORDER BY issued_at, serial LIMIT $1";
+
+pub(crate) const REVOKED_CARDS: &str =
+    "SELECT serial FROM card_certificate WHERE revoked_at IS NOT NULL ORDER BY serial";
+
+pub(crate) const REGISTER_CARD: &str =
+    "UPDATE card_certificate SET registered_at = $1 WHERE serial = $2 AND registered_at IS NULL";
+
+pub(crate) const REVOKE_CARD: &str =
+    "UPDATE card_certificate SET revoked_at = $1 WHERE serial = $2 AND revoked_at IS NULL";
+
+/// The qualifications of one person (card checks), same columns as [`FIND_BY_CARD`].
+pub(crate) const FIND_BY_PERSON: &str = "SELECT q.id, q.person_id, q.insurer_number, q.symbol, q.number, q.branch, q.personal_family, \
+     q.insured_name, q.card_classification, q.qualification_date, q.disqualification_date, q.reason_of_loss, \
+     q.successor_id, q.certificate_issuance_date, q.card_valid_from, q.card_valid_to, q.income, q.has_specific, \
+     p.name, p.name_kana, p.birthdate, p.sex, p.address, p.post_number, \
+     i.name, i.kind, \
+     e.certificate_date, e.valid_start, e.valid_end, e.contribution_ratio, \
+     l.classification, l.flag, l.certificate_date, l.valid_start, l.valid_end, l.long_term_date \
+     FROM qualification q \
+     JOIN person p ON p.id = q.person_id \
+     JOIN insurer i ON i.number = q.insurer_number \
+     LEFT JOIN elderly_recipient e ON e.qualification_id = q.id \
+     LEFT JOIN limit_certificate l ON l.qualification_id = q.id \
+     WHERE q.person_id = $1 \
+     ORDER BY q.id";
+
+pub(crate) const PERSON: &str =
+    "SELECT id, name, name_kana, birthdate, sex, address, post_number FROM person WHERE id = $1";
+
+/// Whether a person has checked in with a physical card at a facility before.
+pub(crate) const USED_PHYSICAL_CARD_AT: &str = "SELECT COUNT(*) FROM verification \
+     WHERE person_id = $1 AND facility_code = $2 AND card_profile = 'card' AND processing_status = '1'";
+
+pub(crate) const INSERT_USED_NONCE: &str = "INSERT INTO used_nonce (nonce, facility_code, expires_at, used_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (nonce) DO NOTHING";
+
+pub(crate) const SECRET: &str = "SELECT value FROM central_secret WHERE name = $1";
+
+pub(crate) const INSERT_SECRET: &str =
+    "INSERT INTO central_secret (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+
+pub(crate) fn card<R: Row>(row: &R) -> Result<crate::CardRecord> {
+    let c = Cols { row };
+    Ok(crate::CardRecord {
+        serial: c.text(0)?,
+        person_id: c.int(1)?,
+        profile: c.text(2)?,
+        not_after: c.ymd(3)?,
+        issued_at: JstDateTime::from_unix_micros(c.int(4)?),
+        revoked_at: c.row.int(5)?.map(JstDateTime::from_unix_micros),
+        registered_at: c.row.int(6)?.map(JstDateTime::from_unix_micros),
+    })
+}
+
+pub(crate) fn person<R: Row>(row: &R) -> Result<Person> {
+    let c = Cols { row };
+    Ok(Person {
+        id: c.int(0)?,
+        name: c.text(1)?,
+        name_kana: c.text(2)?,
+        birthdate: c.ymd(3)?,
+        sex: c.code(4, Sex::from_code)?,
+        address: c.text(5)?,
+        post_number: c.text(6)?,
     })
 }
 

@@ -12,12 +12,12 @@
 
 use crate::rows::{self, QualificationValues};
 use crate::{
-    CardKey, CardQuery, CountedTable, PopulationSlice, QualificationRecord, Result, StoreError,
-    VerificationRecord,
+    CardKey, CardQuery, CardRecord, CountedTable, PopulationSlice, QualificationRecord, Result,
+    StoreError, VerificationRecord, WriteOp,
 };
 use onshi_core::date::JstDateTime;
 use onshi_core::ids::MedicalInstitutionCode;
-use onshi_core::model::{Facility, Insurer};
+use onshi_core::model::{Facility, Insurer, Person};
 use rusqlite::{Connection, OpenFlags, params};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 const READERS: usize = 4;
 
-type WriteJob = (VerificationRecord, oneshot::Sender<Result<()>>);
+type WriteJob = (WriteOp, oneshot::Sender<Result<bool>>);
 
 #[derive(Clone)]
 pub(crate) struct SqliteStore {
@@ -108,7 +108,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
                     reason: e.to_string(),
                 })?;
                 tx.execute(
-                    &format!("INSERT INTO {schema}.schema_migrations (name, applied_at) VALUES ($1, $2)"),
+                    &format!(
+                        "INSERT INTO {schema}.schema_migrations (name, applied_at) VALUES ($1, $2)"
+                    ),
                     params![m.name, crate::migrate::now_micros()],
                 )?;
             }
@@ -177,7 +179,12 @@ impl SqliteStore {
         {
             let mut stmt = tx.prepare_cached(rows::UPSERT_FACILITY)?;
             for f in facilities {
-                stmt.execute(params![f.code.as_str(), f.name, i64::from(f.enabled)])?;
+                stmt.execute(params![
+                    f.code.as_str(),
+                    f.name,
+                    i64::from(f.enabled),
+                    i64::from(f.smartphone_enabled)
+                ])?;
             }
         }
         tx.commit()?;
@@ -323,8 +330,127 @@ impl SqliteStore {
         Ok(out)
     }
 
-    pub(crate) async fn record_verification(&self, rec: VerificationRecord) -> Result<()> {
-        self.inner.writer.record(rec).await
+    pub(crate) async fn submit(&self, op: WriteOp) -> Result<bool> {
+        self.inner.writer.submit(op).await
+    }
+
+    fn query_all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rs = stmt.query(params)?;
+        let mut out = Vec::new();
+        while let Some(r) = rs.next()? {
+            out.push(map(r)?);
+        }
+        Ok(out)
+    }
+
+    fn execute_admin(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        Ok(self.admin().execute(sql, params)?)
+    }
+
+    pub(crate) fn insert_cards(&self, cards: &[CardRecord]) -> Result<()> {
+        let mut conn = self.admin();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(rows::INSERT_CARD)?;
+            for c in cards {
+                stmt.execute(params![
+                    c.serial,
+                    c.person_id,
+                    c.profile,
+                    c.not_after.to_wire(),
+                    c.issued_at.unix_micros(),
+                    c.revoked_at.map(JstDateTime::unix_micros),
+                    c.registered_at.map(JstDateTime::unix_micros)
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn card(&self, serial: &str) -> Result<Option<CardRecord>> {
+        Ok(self
+            .query_all(rows::CARD_BY_SERIAL, [serial], |r| rows::card(r))?
+            .pop())
+    }
+
+    pub(crate) fn cards_of_person(&self, person_id: i64) -> Result<Vec<CardRecord>> {
+        self.query_all(rows::CARDS_OF_PERSON, [person_id], |r| rows::card(r))
+    }
+
+    pub(crate) fn list_cards(&self, limit: i64) -> Result<Vec<CardRecord>> {
+        self.query_all(rows::LIST_CARDS, [limit], |r| rows::card(r))
+    }
+
+    pub(crate) fn revoked_cards(&self) -> Result<Vec<String>> {
+        self.query_all(rows::REVOKED_CARDS, [], |r| Ok(r.get::<_, String>(0)?))
+    }
+
+    pub(crate) fn register_card(&self, serial: &str, at: JstDateTime) -> Result<bool> {
+        Ok(self.execute_admin(rows::REGISTER_CARD, params![at.unix_micros(), serial])? > 0)
+    }
+
+    pub(crate) fn revoke_card(&self, serial: &str, at: JstDateTime) -> Result<bool> {
+        Ok(self.execute_admin(rows::REVOKE_CARD, params![at.unix_micros(), serial])? > 0)
+    }
+
+    pub(crate) fn set_smartphone_enabled(
+        &self,
+        code: &MedicalInstitutionCode,
+        enabled: bool,
+    ) -> Result<bool> {
+        let n = self.execute_admin(
+            rows::SET_SMARTPHONE_ENABLED,
+            params![i64::from(enabled), code.as_str()],
+        )?;
+        Ok(n > 0)
+    }
+
+    pub(crate) fn person(&self, id: i64) -> Result<Option<Person>> {
+        Ok(self
+            .query_all(rows::PERSON, [id], |r| rows::person(r))?
+            .pop())
+    }
+
+    pub(crate) fn find_by_person(&self, person_id: i64) -> Result<Vec<QualificationRecord>> {
+        let found = self.query_all(rows::FIND_BY_PERSON, [person_id], |r| {
+            rows::qualification_record(r)
+        })?;
+        let mut out = Vec::with_capacity(found.len());
+        for (mut rec, has_specific) in found {
+            if has_specific {
+                rec.specific_diseases =
+                    self.query_all(rows::SPECIFIC_FOR, [rec.qualification.id], |r| {
+                        rows::specific_disease(r)
+                    })?;
+            }
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn used_physical_card_at(&self, person_id: i64, facility: &str) -> Result<bool> {
+        let n = self.query_all(
+            rows::USED_PHYSICAL_CARD_AT,
+            params![person_id, facility],
+            |r| Ok(r.get::<_, i64>(0)?),
+        )?;
+        Ok(n.first().copied().unwrap_or(0) > 0)
+    }
+
+    pub(crate) fn secret(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>> {
+        self.execute_admin(rows::INSERT_SECRET, params![name, fresh])?;
+        let v = self.query_all(rows::SECRET, [name], |r| Ok(r.get::<_, Vec<u8>>(0)?))?;
+        v.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("secret vanished".into()))
     }
 
     pub(crate) fn verifications(
@@ -400,11 +526,11 @@ impl HistoryWriter {
         })
     }
 
-    async fn record(&self, rec: VerificationRecord) -> Result<()> {
+    async fn submit(&self, op: WriteOp) -> Result<bool> {
         let (tx, rx) = oneshot::channel();
         let lead = {
             let mut q = lock(&self.queue);
-            q.jobs.push((rec, tx));
+            q.jobs.push((op, tx));
             !std::mem::replace(&mut q.committing, true)
         };
         if lead {
@@ -421,9 +547,9 @@ impl HistoryWriter {
                     std::mem::take(&mut q.jobs)
                 };
                 let result = write_group(&mut lock(&self.conn), &group);
-                for (_, reply) in group {
+                for (i, (_, reply)) in group.into_iter().enumerate() {
                     let r = match &result {
-                        Ok(()) => Ok(()),
+                        Ok(outcomes) => Ok(outcomes.get(i).copied().unwrap_or(false)),
                         Err(e) => Err(StoreError::Corrupt(format!("history not recorded: {e}"))),
                     };
                     let _ = reply.send(r);
@@ -454,11 +580,34 @@ fn spawn_checkpointer(path: PathBuf, stop: Arc<AtomicBool>) -> Result<()> {
     Ok(())
 }
 
-fn write_group(conn: &mut Connection, group: &[WriteJob]) -> Result<()> {
+fn write_group(conn: &mut Connection, group: &[WriteJob]) -> Result<Vec<bool>> {
     let tx = conn.transaction()?;
+    let mut outcomes = Vec::with_capacity(group.len());
     {
         let mut stmt = tx.prepare_cached(rows::INSERT_VERIFICATION)?;
-        for (r, _) in group {
+        let mut nonce_stmt = tx.prepare_cached(rows::INSERT_USED_NONCE)?;
+        for (op, _) in group {
+            let (r, outcome) = match op {
+                WriteOp::Verification(r) => (r, true),
+                WriteOp::CardCheck {
+                    nonce,
+                    record,
+                    replay,
+                } => {
+                    let fresh = nonce_stmt.execute(params![
+                        nonce.nonce,
+                        nonce.facility_code,
+                        nonce.expires_at.unix_micros(),
+                        nonce.used_at.unix_micros()
+                    ])? == 1;
+                    if fresh {
+                        (&**record, true)
+                    } else {
+                        (&**replay, false)
+                    }
+                }
+            };
+            outcomes.push(outcome);
             stmt.execute(params![
                 r.request_id,
                 r.facility_code,
@@ -475,10 +624,14 @@ fn write_group(conn: &mut Connection, group: &[WriteJob]) -> Result<()> {
                 r.error_code,
                 r.validity.map(|v| v.code()),
                 r.person_id,
-                r.qualification_id
+                r.qualification_id,
+                r.identity_method,
+                r.card_serial,
+                r.card_profile,
+                r.consents
             ])?;
         }
     }
     tx.commit()?;
-    Ok(())
+    Ok(outcomes)
 }

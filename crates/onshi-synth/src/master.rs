@@ -296,6 +296,8 @@ pub(crate) fn facilities(_seed: u64) -> Vec<Facility> {
                 .expect("facility code bodies are 9 digits"),
             name: name.to_string(),
             enabled: *enabled,
+            // The demo clinic has turned smartphones on; everyone else keeps the default.
+            smartphone_enabled: body.starts_with("131123"),
         })
         .collect()
 }

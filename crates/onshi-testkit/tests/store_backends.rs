@@ -222,6 +222,10 @@ async fn history_writes_are_committed_and_listed_newest_first() {
             validity: Some(QualificationValidity::NotFound),
             person_id: None,
             qualification_id: None,
+            identity_method: None,
+            card_serial: None,
+            card_profile: None,
+            consents: None,
         };
         writes.push(tokio::spawn(
             async move { store.record_verification(rec).await },
