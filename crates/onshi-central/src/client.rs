@@ -93,9 +93,20 @@ impl Connection {
         content_type: &str,
         body: impl Into<Bytes>,
     ) -> Result<Reply, ClientError> {
+        self.post_with_accept(path, content_type, "*/*", body).await
+    }
+
+    pub async fn post_with_accept(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        accept: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<Reply, ClientError> {
         let req = Request::post(path)
             .header(header::HOST, "localhost")
             .header(header::CONTENT_TYPE, content_type)
+            .header(header::ACCEPT, accept)
             .body(Full::new(body.into()))?;
         self.sender.ready().await?;
         let res = self.sender.send_request(req).await?;

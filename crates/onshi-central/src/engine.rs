@@ -163,12 +163,12 @@ fn ratio3(percent: u8) -> String {
 /// = 1), and only when valid on the check date.
 pub fn result_item(
     r: &QualificationRecord,
-    check: &CardCheck,
+    on: Ymd,
+    limit_consent: LimitConsentFlag,
     now: JstDateTime,
 ) -> siquc01::ResultOfQualificationConfirmation {
     let q = &r.qualification;
     let p = &r.person;
-    let on = check.confirmation_date;
     let late_elderly = r.insurer.kind == InsurerKind::LateElderly;
     let mut item = siquc01::ResultOfQualificationConfirmation {
         insured_card_classification: Some(q.card_classification.code().into()),
@@ -216,8 +216,8 @@ pub fn result_item(
             elderly_recipient_contribution_ratio: Some(ratio3(e.contribution_ratio)),
         });
     }
-    item.limit_application_certificate_related_cons_flg = Some(check.limit_consent.code().into());
-    if check.limit_consent == LimitConsentFlag::Consented {
+    item.limit_application_certificate_related_cons_flg = Some(limit_consent.code().into());
+    if limit_consent == LimitConsentFlag::Consented {
         item.limit_application_certificate_related_cons_time = Some(now.to_wire());
         if let Some(l) = r
             .limit

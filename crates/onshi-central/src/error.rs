@@ -3,6 +3,8 @@
 //! 処理結果コード table is not public); `docs/errors.md` lists them.
 
 use axum::http::StatusCode;
+use onshi_core::card::SmartphoneRefusal;
+use onshi_pki::CardVerifyError;
 use onshi_wire::WireError;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,28 @@ pub enum CheckError {
     DisabledFacility(String),
     #[error("the verification history could not be recorded: {0}")]
     HistoryUnavailable(String),
+    #[error("card request: {0}")]
+    CardRequest(String),
+    #[error("nonce is not one central issued")]
+    NonceInvalid,
+    #[error("nonce has expired")]
+    NonceExpired,
+    #[error("nonce was issued to another facility")]
+    NonceOtherFacility,
+    #[error("nonce has been used already")]
+    NonceReplayed,
+    #[error("card certificate: {0}")]
+    CardCertificate(CardVerifyError),
+    #[error("card certificate expired beyond the grace period")]
+    CardExpiredPastGrace,
+    #[error("card certificate is not linked to anyone")]
+    CardUnknown,
+    #[error("card is not registered for insurance use")]
+    CardUnregistered,
+    #[error("smartphone refused: {0:?}")]
+    Smartphone(SmartphoneRefusal),
+    #[error("card checks are not configured on this central")]
+    CardsDisabled,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -68,6 +92,28 @@ impl CheckError {
             CheckError::UnknownFacility(_) => "ONS3001",
             CheckError::DisabledFacility(_) => "ONS3002",
             CheckError::HistoryUnavailable(_) => "ONS9001",
+            CheckError::CardRequest(_) => "ONS4001",
+            CheckError::NonceInvalid => "ONS4002",
+            CheckError::NonceExpired => "ONS4003",
+            CheckError::NonceOtherFacility => "ONS4004",
+            CheckError::NonceReplayed => "ONS4005",
+            CheckError::CardCertificate(e) => match e {
+                CardVerifyError::Malformed => "ONS4010",
+                CardVerifyError::UnknownIssuer => "ONS4011",
+                CardVerifyError::Revoked => "ONS4012",
+                CardVerifyError::Expired => "ONS4013",
+                CardVerifyError::BadSignature => "ONS4014",
+                _ => "ONS4015",
+            },
+            CheckError::CardExpiredPastGrace => "ONS4013",
+            CheckError::CardUnregistered => "ONS4020",
+            CheckError::CardUnknown => "ONS4021",
+            CheckError::Smartphone(r) => match r {
+                SmartphoneRefusal::NotEnabledAtFacility => "ONS4030",
+                SmartphoneRefusal::NoPriorPhysicalCardUse => "ONS4031",
+                SmartphoneRefusal::PhysicalCardNotUsable => "ONS4032",
+            },
+            CheckError::CardsDisabled => "ONS4099",
             CheckError::Internal(_) => "ONS9002",
         }
     }
@@ -99,6 +145,27 @@ impl CheckError {
             CheckError::Internal(_) => {
                 "システムエラーが発生しました。しばらくしてから再度照会してください。".into()
             }
+            CheckError::CardRequest(d) => format!("カード照会の要求が正しくありません（{d}）。"),
+            CheckError::NonceInvalid => "認証用の乱数が正しくありません。もう一度カードを置いてください。".into(),
+            CheckError::NonceExpired => "認証の有効時間を過ぎました。もう一度カードを置いてください。".into(),
+            CheckError::NonceOtherFacility => "この医療機関で発行された認証用の乱数ではありません。".into(),
+            CheckError::NonceReplayed => "この認証は既に使用されています。もう一度カードを置いてください。".into(),
+            CheckError::CardCertificate(e) => match e {
+                CardVerifyError::Revoked => "マイナンバーカードの電子証明書が失効しています。お住まいの市区町村にお問い合わせください。".into(),
+                CardVerifyError::BadSignature => "マイナンバーカードの署名を確認できませんでした。もう一度カードを置いてください。".into(),
+                CardVerifyError::UnknownIssuer => "公的個人認証の電子証明書として確認できないカードです。".into(),
+                CardVerifyError::Expired => "マイナンバーカードの電子証明書の有効期限が切れています。お住まいの市区町村で更新してください。".into(),
+                _ => "マイナンバーカードの電子証明書を確認できませんでした。".into(),
+            },
+            CheckError::CardExpiredPastGrace => "マイナンバーカードの電子証明書の有効期限が切れているため、資格確認ができません。お住まいの市区町村で電子証明書を更新してください。資格確認書等で受付してください。".into(),
+            CheckError::CardUnregistered => "このマイナンバーカードは健康保険証としての利用登録（初回登録）がされていません。カードリーダーで利用登録ができます。".into(),
+            CheckError::CardUnknown => "このマイナンバーカードの電子証明書に対応する情報がありません。".into(),
+            CheckError::Smartphone(r) => match r {
+                SmartphoneRefusal::NotEnabledAtFacility => "この医療機関ではスマートフォンによる本人確認を行っていません。マイナンバーカードをご利用ください。".into(),
+                SmartphoneRefusal::NoPriorPhysicalCardUse => "この医療機関で初めて受診される方は、マイナンバーカード本体で受付してください。".into(),
+                SmartphoneRefusal::PhysicalCardNotUsable => "マイナンバーカードの電子証明書が有効でないため、スマートフォンは利用できません。".into(),
+            },
+            CheckError::CardsDisabled => "カードによる資格確認は利用できません。".into(),
         }
     }
 
@@ -112,6 +179,18 @@ impl CheckError {
             | CheckError::UnknownFacility(_)
             | CheckError::DisabledFacility(_) => StatusCode::FORBIDDEN,
             CheckError::HistoryUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CheckError::CardRequest(_)
+            | CheckError::NonceInvalid
+            | CheckError::NonceExpired
+            | CheckError::CardCertificate(CardVerifyError::Malformed) => StatusCode::BAD_REQUEST,
+            CheckError::NonceReplayed => StatusCode::CONFLICT,
+            CheckError::NonceOtherFacility
+            | CheckError::CardCertificate(_)
+            | CheckError::CardExpiredPastGrace
+            | CheckError::CardUnknown
+            | CheckError::CardUnregistered
+            | CheckError::Smartphone(_) => StatusCode::FORBIDDEN,
+            CheckError::CardsDisabled => StatusCode::NOT_FOUND,
             CheckError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

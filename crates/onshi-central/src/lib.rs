@@ -5,6 +5,8 @@
 //! decide ([`engine`]), record the answer in the history ([`onshi_store`]), render it.
 //! Every error goes through one mapping ([`error::CheckError`]).
 
+mod card;
+pub mod card_client;
 pub mod client;
 pub mod engine;
 pub mod error;

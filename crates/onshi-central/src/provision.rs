@@ -103,3 +103,113 @@ pub fn write_samples(path: &Path, summary: &Summary) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(&summary.samples).map_err(std::io::Error::other)?;
     std::fs::write(path, json)
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(transparent)]
+    Pki(#[from] onshi_pki::PkiError),
+    #[error(transparent)]
+    Card(#[from] onshi_pki::CardError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("person {0} does not exist")]
+    NoSuchPerson(i64),
+}
+
+/// The card CA (`DIR/pki/card-ca.crt.pem` and `.key.pem`): it stands for J-LIS, which
+/// issues the real cards' certificates. Made on first use.
+pub fn ensure_card_ca(dir: &DataDir) -> Result<onshi_pki::CertAndKey, onshi_pki::PkiError> {
+    let pki = dir.pki();
+    let paths = (
+        pki.dir.join("card-ca.crt.pem"),
+        pki.dir.join("card-ca.key.pem"),
+    );
+    if paths.0.exists() {
+        return PkiLayout::read(&paths);
+    }
+    let ca = onshi_pki::new_card_ca("onshi card CA (JPKI user authentication, synthetic)")?;
+    std::fs::create_dir_all(&pki.dir).map_err(|source| onshi_pki::PkiError::Io {
+        path: pki.dir.clone(),
+        source,
+    })?;
+    std::fs::write(&paths.0, &ca.cert_pem).map_err(|source| onshi_pki::PkiError::Io {
+        path: paths.0.clone(),
+        source,
+    })?;
+    std::fs::write(&paths.1, &ca.key_pem).map_err(|source| onshi_pki::PkiError::Io {
+        path: paths.1.clone(),
+        source,
+    })?;
+    Ok(ca)
+}
+
+/// A software card to make.
+#[derive(Debug, Clone)]
+pub struct NewCard {
+    pub person_id: i64,
+    pub profile: onshi_pki::CertProfile,
+    pub pin: String,
+    pub not_before: time::OffsetDateTime,
+    pub not_after: time::OffsetDateTime,
+    /// Registered for insurance use (初回登録) already.
+    pub registered: bool,
+    pub path: PathBuf,
+}
+
+/// The "face" a demo patient shows to the emulated reader: derived from the card's
+/// serial, so that whoever holds the card file can also pass face authentication (the
+/// emulator's stand-in for the person standing in front of the camera).
+pub fn face_template_for_serial(serial_hex: &str) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("onshi-face:{serial_hex}").as_bytes(),
+    );
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+pub fn face_template_for(card: &onshi_pki::SoftwareCard) -> [u8; 32] {
+    face_template_for_serial(card.serial_hex())
+}
+
+/// Issues a certificate from the card CA, writes the software card file and links the
+/// certificate to the person in the card registry.
+pub async fn issue_card(
+    dir: &DataDir,
+    store: &Store,
+    card: &NewCard,
+) -> Result<onshi_store::CardRecord, ProvisionError> {
+    if store.person(card.person_id).await?.is_none() {
+        return Err(ProvisionError::NoSuchPerson(card.person_id));
+    }
+    let ca = ensure_card_ca(dir)?;
+    let issued =
+        onshi_pki::issue_auth_certificate(&ca, card.profile, card.not_before, card.not_after)?;
+    if let Some(parent) = card.path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| onshi_pki::PkiError::Io {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    onshi_pki::SoftwareCard::create(
+        &card.path,
+        &issued,
+        &card.pin,
+        face_template_for_serial(&issued.serial_hex),
+    )?;
+    let now = onshi_core::date::JstDateTime::from_unix_micros(
+        i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000).unwrap_or(0),
+    );
+    let record = onshi_store::CardRecord {
+        serial: issued.serial_hex.clone(),
+        person_id: card.person_id,
+        profile: card.profile.as_str().to_string(),
+        not_after: Ymd(card.not_after.to_offset(time::macros::offset!(+9)).date()),
+        issued_at: now,
+        revoked_at: None,
+        registered_at: card.registered.then_some(now),
+    };
+    store.insert_cards(std::slice::from_ref(&record)).await?;
+    Ok(record)
+}

@@ -29,6 +29,9 @@ pub struct CentralConfig {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
+    /// The card CA (certificate and key: central publishes the CRL). `None` turns card
+    /// checks off.
+    pub card_ca: Option<onshi_pki::CertAndKey>,
 }
 
 /// A started central; dropping it does not stop it, [`RunningCentral::shutdown`] does.
@@ -51,12 +54,13 @@ impl RunningCentral {
 }
 
 #[derive(Clone)]
-struct AppState {
-    store: Store,
-    clock: Arc<dyn Clock>,
-    limits: Arc<Limits>,
-    request_ids: Arc<RequestIds>,
-    facilities: Arc<FacilityCache>,
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) limits: Arc<Limits>,
+    pub(crate) request_ids: Arc<RequestIds>,
+    pub(crate) facilities: Arc<FacilityCache>,
+    pub(crate) cards: Option<Arc<crate::card::CardService>>,
 }
 
 /// How long a facility's registration and status may be served from memory. Suspending
@@ -65,12 +69,12 @@ pub const FACILITY_CACHE_SECONDS: i64 = 1;
 
 /// Facility records by code, each kept for [`FACILITY_CACHE_SECONDS`] of the injected clock.
 #[derive(Default)]
-struct FacilityCache {
+pub(crate) struct FacilityCache {
     entries: std::sync::RwLock<std::collections::HashMap<String, (Option<Facility>, JstDateTime)>>,
 }
 
 impl FacilityCache {
-    async fn get(
+    pub(crate) async fn get(
         &self,
         store: &Store,
         code: &MedicalInstitutionCode,
@@ -92,13 +96,13 @@ impl FacilityCache {
     }
 }
 
-struct RequestIds {
+pub(crate) struct RequestIds {
     prefix: String,
     counter: AtomicU64,
 }
 
 impl RequestIds {
-    fn next(&self) -> String {
+    pub(crate) fn next(&self) -> String {
         format!(
             "{}-{:08x}",
             self.prefix,
@@ -108,6 +112,14 @@ impl RequestIds {
 }
 
 pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
+    let cards = match cfg.card_ca {
+        Some(ca) => Some(Arc::new(
+            crate::card::CardService::new(&cfg.store, ca, cfg.clock.clone())
+                .await
+                .map_err(std::io::Error::other)?,
+        )),
+        None => None,
+    };
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     let start = cfg.clock.now().unix_micros();
@@ -120,6 +132,7 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
             counter: AtomicU64::new(0),
         }),
         facilities: Arc::new(FacilityCache::default()),
+        cards,
     };
     let app = router(state);
     let (tx, rx) = watch::channel(false);
@@ -135,6 +148,10 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/oqs/v1/qualification", post(qualification))
+        .route("/oqs/v1/card/nonce", post(crate::card::nonce))
+        .route("/oqs/v1/card/check", post(crate::card::check))
+        .route("/oqs/v1/card/register", post(crate::card::register))
+        .route("/oqs/v1/card/crl", get(crate::card::crl))
         .route("/noop", post(noop))
         .route("/health", get(health))
         .with_state(state)
@@ -156,12 +173,12 @@ async fn noop(body: Body) -> Response {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Xml(Encoding),
     Json,
 }
 
-fn request_format(headers: &HeaderMap) -> Result<Format, CheckError> {
+pub(crate) fn request_format(headers: &HeaderMap) -> Result<Format, CheckError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -240,7 +257,7 @@ async fn qualification(
     render(response.0, format, status, &request_id)
 }
 
-type Answer = (siquc01::Response, StatusCode);
+pub(crate) type Answer = (siquc01::Response, StatusCode);
 
 #[allow(clippy::too_many_arguments)]
 async fn check(
@@ -318,7 +335,7 @@ async fn check(
     let results = decision
         .record
         .iter()
-        .map(|r| engine::result_item(r, &card, now))
+        .map(|r| engine::result_item(r, card.confirmation_date, card.limit_consent, now))
         .collect();
     let response = siquc01::Response {
         header: response_header(&request, now, SegmentOfResult::Normal),
@@ -334,7 +351,7 @@ async fn check(
     Ok((response, StatusCode::OK))
 }
 
-fn response_header(
+pub(crate) fn response_header(
     request: &siquc01::Request,
     now: JstDateTime,
     segment: SegmentOfResult,
@@ -354,7 +371,7 @@ fn response_header(
     }
 }
 
-fn error_response(
+pub(crate) fn error_response(
     err: &CheckError,
     request: Option<&siquc01::Request>,
     now: JstDateTime,
@@ -389,7 +406,7 @@ fn error_response(
     (response, err.status())
 }
 
-fn render(
+pub(crate) fn render(
     mut res: siquc01::Response,
     format: Format,
     status: StatusCode,

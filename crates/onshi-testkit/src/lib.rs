@@ -82,6 +82,7 @@ async fn try_spawn(opts: Options) -> anyhow::Result<TestApp> {
         store: store.clone(),
         clock: clock.clone() as Arc<dyn Clock>,
         limits: onshi_wire::Limits::default(),
+        card_ca: Some(provision::ensure_card_ca(&data)?),
     })
     .await?;
     Ok(TestApp {
@@ -139,6 +140,55 @@ impl TestApp {
             .iter()
             .find(|s| s.case == case)
             .unwrap_or_else(|| panic!("no sample for case {case}"))
+    }
+
+    /// A software card (PIN 1234) for `person_id`, valid from a year before the test's
+    /// "now" until `not_after` (JST date), registered for insurance use or not.
+    pub async fn issue_card(
+        &self,
+        person_id: i64,
+        profile: onshi_pki::CertProfile,
+        not_after: onshi_core::Ymd,
+        registered: bool,
+    ) -> (std::path::PathBuf, onshi_store::CardRecord) {
+        let now = time::OffsetDateTime::from_unix_timestamp(test_now().unix_micros() / 1_000_000)
+            .expect("test instant");
+        let path = self.dir.path().join("cards").join(format!(
+            "{person_id}-{}-{}.card.json",
+            profile.as_str(),
+            DB_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let card = provision::NewCard {
+            person_id,
+            profile,
+            pin: "1234".into(),
+            not_before: now - time::Duration::days(400),
+            not_after: onshi_pki::end_of_day_jst(not_after.0),
+            registered,
+            path: path.clone(),
+        };
+        let record = provision::issue_card(&self.data, &self.store, &card)
+            .await
+            .expect("issue card");
+        (path, record)
+    }
+
+    /// The person of a sample case.
+    pub async fn person_of(&self, case: &str) -> i64 {
+        let s = self.sample(case).clone();
+        let q = onshi_store::CardQuery {
+            insurer_number: onshi_core::ids::InsurerNumber::parse(&s.insurer_number)
+                .expect("insurer")
+                .digits()
+                .into(),
+            symbol_norm: onshi_core::text::normalize_card_text(&s.symbol),
+            number_norm: onshi_core::text::normalize_card_text(&s.number),
+            branch: (!s.branch.is_empty()).then(|| s.branch.parse().expect("branch")),
+            birthdate: onshi_core::Ymd::parse(&s.birthdate).expect("birthdate"),
+        };
+        self.store.find_by_card(&q).await.expect("lookup")[0]
+            .person
+            .id
     }
 
     /// Makes every later history write fail (renames the table away), to test that
