@@ -21,6 +21,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod card_bench;
+
 pub const DEFAULT_SEED: u64 = 20261123;
 
 #[derive(clap::Args)]
@@ -50,6 +52,10 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Card scenario: how many checks to prepare (nonces issued and signed just before
+    /// the timed window; each is used once, within its 60-second lifetime).
+    #[arg(long, default_value_t = 60_000)]
+    card_requests: usize,
 }
 
 #[derive(Serialize, Clone)]
@@ -83,6 +89,9 @@ struct Report {
     results: Vec<ScenarioResult>,
     /// Check throughput divided by no-op throughput, when both ran.
     ratio_to_noop: Option<f64>,
+    /// Card scenario: aws-lc-rs RSA-2048 PKCS#1 verifications per second on one core of
+    /// this machine, measured in the same run.
+    rsa2048_verify_per_second: Option<f64>,
     machine: String,
 }
 
@@ -137,24 +146,39 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "all" => vec!["noop", "qualification"],
         "noop" => vec!["noop"],
         "qualification" => vec!["qualification"],
-        other => bail!("unknown scenario {other:?} (qualification, noop, all)"),
+        "card" => vec!["noop", "card"],
+        other => bail!("unknown scenario {other:?} (qualification, noop, all, card)"),
     };
     let mut results = Vec::new();
+    let mut rsa_verify_per_second = None;
     for s in scenarios {
         let (path, validate): (&str, bool) = match s {
             "noop" => ("/noop", false),
+            "card" => ("/oqs/v1/card/check", true),
             _ => ("/oqs/v1/qualification", true),
+        };
+        let (bodies, content_type) = if s == "card" {
+            rsa_verify_per_second = Some(card_bench::rsa_verify_rate());
+            let total = a.card_requests;
+            (
+                card_bench::prepare(&dir, &store, &client, &keys, total).await?,
+                "application/json",
+            )
+        } else {
+            (bodies.clone(), "application/xml")
         };
         let r = run_scenario(
             s,
             &client,
             path,
+            content_type,
             validate,
             &bodies,
             a.connections,
             Duration::from_secs(a.warmup),
             Duration::from_secs(a.duration),
             server_pid,
+            s == "card",
         )?;
         if !a.json {
             eprintln!(
@@ -175,7 +199,9 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     let main = results.last().cloned().context("no scenario ran")?;
     let noop = results.iter().find(|r| r.scenario == "noop");
     let ratio = match (noop, main.scenario.as_str()) {
-        (Some(n), "qualification") if n.throughput > 0.0 => Some(main.throughput / n.throughput),
+        (Some(n), "qualification" | "card") if n.throughput > 0.0 => {
+            Some(main.throughput / n.throughput)
+        }
         _ => None,
     };
     let report = Report {
@@ -190,12 +216,18 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         people,
         results,
         ratio_to_noop: ratio,
+        rsa2048_verify_per_second: rsa_verify_per_second,
         machine: machine(),
     };
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
-    } else if let Some(r) = ratio {
-        eprintln!("check throughput / no-op throughput = {r:.2}");
+    } else {
+        if let Some(r) = ratio {
+            eprintln!("check throughput / no-op throughput = {r:.2}");
+        }
+        if let Some(v) = rsa_verify_per_second {
+            eprintln!("RSA-2048 verify on one core of this machine: {v:.0}/s");
+        }
     }
     Ok(())
 }
@@ -205,12 +237,14 @@ fn run_scenario(
     name: &str,
     client: &onshi_central::client::CentralClient,
     path: &'static str,
+    content_type: &'static str,
     validate: bool,
     bodies: &[Bytes],
     connections: usize,
     warmup: Duration,
     duration: Duration,
     server_pid: Option<u32>,
+    use_once: bool,
 ) -> Result<ScenarioResult> {
     let client = client.clone();
     let bodies = bodies.to_vec();
@@ -230,8 +264,11 @@ fn run_scenario(
             let end = measure_from + duration;
             let mut cpu_before: Option<(Option<f64>, f64)> = None;
             let mut tasks = Vec::new();
+            let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             for (i, mut conn) in conns.into_iter().enumerate() {
                 let bodies = bodies.clone();
+                let next = next.clone();
+                let name = name.clone();
                 tasks.push(tokio::spawn(async move {
                     let mut lat: Vec<u32> = Vec::with_capacity(1 << 16);
                     let mut errors = 0u64;
@@ -241,10 +278,19 @@ fn run_scenario(
                         if now >= end {
                             break;
                         }
-                        let body = bodies[k % bodies.len()].clone();
-                        k += 1;
+                        let body = if use_once {
+                            // Each prepared check (a signed nonce) is sent once.
+                            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            match bodies.get(n) {
+                                Some(b) => b.clone(),
+                                None => break,
+                            }
+                        } else {
+                            k += 1;
+                            bodies[(k - 1) % bodies.len()].clone()
+                        };
                         let t0 = Instant::now();
-                        let r = conn.post(path, "application/xml", body).await;
+                        let r = conn.post(path, content_type, body).await;
                         let t1 = Instant::now();
                         if t0 < measure_from {
                             continue;
@@ -256,12 +302,25 @@ fn run_scenario(
                                         || memfind(
                                             &reply.body,
                                             b"<SegmentOfResult>1</SegmentOfResult>",
-                                        ))
+                                        )
+                                        || memfind(&reply.body, b"\"SegmentOfResult\":\"1\""))
                             }
                             Err(_) => false,
                         };
                         if !ok {
                             errors += 1;
+                            if errors == 1 {
+                                match &r {
+                                    Ok(reply) => eprintln!(
+                                        "{name}: first failed answer (HTTP {}): {}",
+                                        reply.status,
+                                        String::from_utf8_lossy(
+                                            &reply.body[..reply.body.len().min(400)]
+                                        )
+                                    ),
+                                    Err(e) => eprintln!("{name}: first failed request: {e}"),
+                                }
+                            }
                             if r.is_err() {
                                 break;
                             }

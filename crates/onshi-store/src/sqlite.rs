@@ -560,18 +560,25 @@ impl HistoryWriter {
     }
 }
 
-/// Checkpoints the history WAL ten times a second (small copies, short pauses) until `stop` is set. RESTART (not PASSIVE):
-/// under a steady stream of commits a passive checkpoint never catches up with the end
-/// of the log, and the WAL file grows without bound. RESTART holds new commits back for
-/// the few milliseconds the copy takes and then lets the log start again from the top.
+/// Keeps the history WAL short without stalling the writers. Ten times a second a
+/// PASSIVE checkpoint copies (and syncs) what it can while commits go on; every two
+/// seconds a RESTART lets the log start again from the top. A passive checkpoint alone
+/// never catches up under a steady stream of commits, so the WAL would grow without
+/// bound; a RESTART alone holds commits back for a whole copy and sync (tens of
+/// milliseconds here), but after the passive passes it has almost nothing left to do.
 fn spawn_checkpointer(path: PathBuf, stop: Arc<AtomicBool>) -> Result<()> {
     let conn = connect(&path)?;
     std::thread::Builder::new()
         .name("onshi-sqlite-checkpoint".into())
         .spawn(move || {
+            let mut tick = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(100));
-                if let Err(e) = conn.execute_batch("PRAGMA history.wal_checkpoint(RESTART);") {
+                tick += 1;
+                let mode = if tick % 20 == 0 { "RESTART" } else { "PASSIVE" };
+                if let Err(e) =
+                    conn.execute_batch(&format!("PRAGMA history.wal_checkpoint({mode});"))
+                {
                     tracing::warn!(error = %e, "history checkpoint failed");
                 }
             }
