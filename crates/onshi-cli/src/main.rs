@@ -1,7 +1,9 @@
-//! The `onshi` binary: one command per job (demo, central, synth, check, bench).
+//! The `onshi` binary: one command per job (demo, central, synth, card, check, bench).
 
 mod bench;
+mod card;
 mod check;
+mod demo_cards;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -60,7 +62,10 @@ enum Command {
         #[arg(long, default_value_t = 20261123)]
         seed: u64,
     },
-    /// Check one person by insurance-card data against a running central, as the demo clinic.
+    /// Software My Number cards: issue, list, revoke, sign.
+    Card(card::CardArgs),
+    /// Check one person against a running central, as the demo clinic: by insurance-card
+    /// data, or with a card file the way the kiosk does (PIN, face or 目視).
     Check(check::CheckArgs),
     /// Load-test a running central (see docs/performance.md).
     Bench(bench::BenchArgs),
@@ -143,6 +148,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             populate(&dir, &store, people, seed).await
         }
+        Command::Card(args) => card::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Bench(args) => bench::run(args).await,
     }
@@ -200,6 +206,7 @@ async fn start_central(dir: &DataDir, store: Store, listen: SocketAddr) -> Resul
         store,
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
         limits: onshi_wire::Limits::default(),
+        card_ca: Some(provision::ensure_card_ca(dir)?),
     })
     .await
     .with_context(|| format!("listen on {listen}"))?;
@@ -222,10 +229,16 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
         provision::ensure_pki(&dir, &provision::facilities(seed))?;
         eprintln!("reusing {}", data.display());
     }
+    // Cards are issued (and revoked) before central starts, so it starts with their CRL.
+    demo_cards::issue_demo_cards(&dir, &store).await?;
     let listen: SocketAddr = ([127, 0, 0, 1], port).into();
     let central = start_central(&dir, store.clone(), listen).await?;
     let clinic = &provision::facilities(seed)[0];
     let pki = dir.pki();
+    // The smartphone cases need an earlier use of the physical card at the demo clinic.
+    if let Err(e) = demo_cards::prior_physical_use(&dir, &clinic.code, central.addr).await {
+        eprintln!("warning: the smartphone cases are not prepared: {e:#}");
+    }
     let (cert, key) = pki.facility(&clinic.code);
     println!("onshi demo is running");
     println!(
@@ -247,8 +260,19 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
     println!("  server CA:            {}", pki.server_ca().0.display());
     println!("  sample cases:         {}", dir.samples().display());
     println!(
+        "  card files:           {}",
+        card::cards_dir(&dir).display()
+    );
+    println!(
         "try:  onshi check --data {} --insurer … --number … --birth YYYYMMDD",
         data.display()
+    );
+    println!(
+        "      onshi check --data {} --card {} --pin 1234",
+        data.display(),
+        card::cards_dir(&dir)
+            .join(demo_cards::card_file_name("card_valid"))
+            .display()
     );
     println!("stop with Ctrl-C");
     wait_for_ctrl_c(central).await

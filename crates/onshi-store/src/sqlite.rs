@@ -575,7 +575,11 @@ fn spawn_checkpointer(path: PathBuf, stop: Arc<AtomicBool>) -> Result<()> {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 tick += 1;
-                let mode = if tick % 20 == 0 { "RESTART" } else { "PASSIVE" };
+                let mode = if tick.is_multiple_of(20) {
+                    "RESTART"
+                } else {
+                    "PASSIVE"
+                };
                 if let Err(e) =
                     conn.execute_batch(&format!("PRAGMA history.wal_checkpoint({mode});"))
                 {
