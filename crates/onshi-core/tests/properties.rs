@@ -289,6 +289,10 @@ proptest! {
         if birth.day() == 1 {
             prop_assert_eq!(s.month(), birth.month());
             prop_assert_eq!(s, birth.birthday(70));
+        } else if (birth.month(), birth.day()) == (2, 29) {
+            // Reaches 70 on 28 or 29 February (the day before the 70th birthday, which is
+            // 1 March in a common year): 高齢受給者 from 1 March.
+            prop_assert_eq!((s.month(), s.day()), (3, 1));
         } else {
             prop_assert_eq!(s, birth.birthday(70).first_day_of_month().add_months(1));
         }
