@@ -470,28 +470,14 @@ fn base_record(
     now: JstDateTime,
     confirmation_date: Ymd,
 ) -> VerificationRecord {
-    VerificationRecord {
-        request_id: request_id.to_string(),
-        facility_code: facility.to_string(),
-        checked_at: now,
-        confirmation_date: Some(confirmation_date.to_wire()),
-        reference_classification: ReferenceClassification::MyNumberCard.code().into(),
-        insurer_number: None,
-        symbol: None,
-        number: None,
-        branch: None,
-        birthdate: None,
-        arbitrary_file_identifier: None,
-        processing_status: ProcessingResultStatus::Normal.code().into(),
-        error_code: None,
-        validity: None,
-        person_id: None,
-        qualification_id: None,
-        identity_method: None,
-        card_serial: None,
-        card_profile: None,
-        consents: None,
-    }
+    let mut rec = VerificationRecord::new(
+        request_id,
+        facility,
+        now,
+        ReferenceClassification::MyNumberCard.code(),
+    );
+    rec.confirmation_date = Some(confirmation_date.to_wire());
+    rec
 }
 
 fn refusal(mut rec: VerificationRecord, err: &CheckError) -> VerificationRecord {

@@ -108,22 +108,17 @@ impl Connection {
             .header(header::CONTENT_TYPE, content_type)
             .header(header::ACCEPT, accept)
             .body(Full::new(body.into()))?;
-        self.sender.ready().await?;
-        let res = self.sender.send_request(req).await?;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await?.to_bytes();
-        Ok(Reply {
-            status,
-            headers,
-            body,
-        })
+        self.send(req).await
     }
 
     pub async fn get(&mut self, path: &str) -> Result<Reply, ClientError> {
         let req = Request::get(path)
             .header(header::HOST, "localhost")
             .body(Full::new(Bytes::new()))?;
+        self.send(req).await
+    }
+
+    async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<Reply, ClientError> {
         self.sender.ready().await?;
         let res = self.sender.send_request(req).await?;
         let status = res.status();

@@ -201,28 +201,12 @@ async fn qualification(
     let now = state.clock.now();
     let request_id = state.request_ids.next();
     let mut format = request_format(&headers).unwrap_or(Format::Xml(Encoding::Utf8));
-    let mut history = VerificationRecord {
-        request_id: request_id.clone(),
-        facility_code: String::new(),
-        checked_at: now,
-        confirmation_date: None,
-        reference_classification: ReferenceClassification::InsuranceCard.code().into(),
-        insurer_number: None,
-        symbol: None,
-        number: None,
-        branch: None,
-        birthdate: None,
-        arbitrary_file_identifier: None,
-        processing_status: ProcessingResultStatus::Normal.code().into(),
-        error_code: None,
-        validity: None,
-        person_id: None,
-        qualification_id: None,
-        identity_method: None,
-        card_serial: None,
-        card_profile: None,
-        consents: None,
-    };
+    let mut history = VerificationRecord::new(
+        &request_id,
+        "",
+        now,
+        ReferenceClassification::InsuranceCard.code(),
+    );
     let mut echo: Option<siquc01::Request> = None;
     let outcome = check(
         &state,

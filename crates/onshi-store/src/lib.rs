@@ -100,6 +100,40 @@ pub struct VerificationRecord {
     pub consents: Option<String>,
 }
 
+impl VerificationRecord {
+    /// A row for one answer, with nothing known yet but who asked, when, and how
+    /// (`reference_classification`, OQSCD002); the handler fills in the rest as it goes.
+    pub fn new(
+        request_id: &str,
+        facility_code: &str,
+        checked_at: JstDateTime,
+        reference_classification: &str,
+    ) -> Self {
+        VerificationRecord {
+            request_id: request_id.to_string(),
+            facility_code: facility_code.to_string(),
+            checked_at,
+            confirmation_date: None,
+            reference_classification: reference_classification.to_string(),
+            insurer_number: None,
+            symbol: None,
+            number: None,
+            branch: None,
+            birthdate: None,
+            arbitrary_file_identifier: None,
+            processing_status: "1".to_string(),
+            error_code: None,
+            validity: None,
+            person_id: None,
+            qualification_id: None,
+            identity_method: None,
+            card_serial: None,
+            card_profile: None,
+            consents: None,
+        }
+    }
+}
+
 /// A user-authentication certificate of a My Number card (or smartphone) and its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardRecord {

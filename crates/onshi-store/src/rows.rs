@@ -43,22 +43,31 @@ pub(crate) const INSERT_LIMIT: &str = "INSERT INTO limit_certificate (qualificat
 pub(crate) const INSERT_SPECIFIC: &str = "INSERT INTO specific_disease (qualification_id, category, certificate_date, valid_start, valid_end, self_pay) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 
+/// The columns and joins of a qualification with its person, insurer and certificates,
+/// shared by the two lookups below (mapped by [`qualification_record`]).
+macro_rules! qualification_select {
+    () => {
+        "SELECT q.id, q.person_id, q.insurer_number, q.symbol, q.number, q.branch, q.personal_family, \
+         q.insured_name, q.card_classification, q.qualification_date, q.disqualification_date, q.reason_of_loss, \
+         q.successor_id, q.certificate_issuance_date, q.card_valid_from, q.card_valid_to, q.income, q.has_specific, \
+         p.name, p.name_kana, p.birthdate, p.sex, p.address, p.post_number, \
+         i.name, i.kind, \
+         e.certificate_date, e.valid_start, e.valid_end, e.contribution_ratio, \
+         l.classification, l.flag, l.certificate_date, l.valid_start, l.valid_end, l.long_term_date \
+         FROM qualification q \
+         JOIN person p ON p.id = q.person_id \
+         JOIN insurer i ON i.number = q.insurer_number \
+         LEFT JOIN elderly_recipient e ON e.qualification_id = q.id \
+         LEFT JOIN limit_certificate l ON l.qualification_id = q.id "
+    };
+}
+
 /// The check-by-card-data lookup. `$5` = 1 when a branch was given, `$6` the branch.
-pub(crate) const FIND_BY_CARD: &str = "SELECT q.id, q.person_id, q.insurer_number, q.symbol, q.number, q.branch, q.personal_family, \
-     q.insured_name, q.card_classification, q.qualification_date, q.disqualification_date, q.reason_of_loss, \
-     q.successor_id, q.certificate_issuance_date, q.card_valid_from, q.card_valid_to, q.income, q.has_specific, \
-     p.name, p.name_kana, p.birthdate, p.sex, p.address, p.post_number, \
-     i.name, i.kind, \
-     e.certificate_date, e.valid_start, e.valid_end, e.contribution_ratio, \
-     l.classification, l.flag, l.certificate_date, l.valid_start, l.valid_end, l.long_term_date \
-     FROM qualification q \
-     JOIN person p ON p.id = q.person_id \
-     JOIN insurer i ON i.number = q.insurer_number \
-     LEFT JOIN elderly_recipient e ON e.qualification_id = q.id \
-     LEFT JOIN limit_certificate l ON l.qualification_id = q.id \
-     WHERE q.insurer_number = $1 AND q.number_norm = $2 AND q.symbol_norm = $3 AND p.birthdate = $4 \
-       AND (CAST($5 AS BIGINT) = 0 OR q.branch = $6) \
-     ORDER BY q.id";
+pub(crate) const FIND_BY_CARD: &str = concat!(
+    qualification_select!(),
+    "WHERE q.insurer_number = $1 AND q.number_norm = $2 AND q.symbol_norm = $3 AND p.birthdate = $4 \
+     AND (CAST($5 AS BIGINT) = 0 OR q.branch = $6) ORDER BY q.id"
+);
 
 pub(crate) const SPECIFIC_FOR: &str = "SELECT qualification_id, category, certificate_date, valid_start, valid_end, self_pay \
      FROM specific_disease WHERE qualification_id = $1 ORDER BY id";
@@ -316,21 +325,11 @@ pub(crate) const REGISTER_CARD: &str =
 pub(crate) const REVOKE_CARD: &str =
     "UPDATE card_certificate SET revoked_at = $1 WHERE serial = $2 AND revoked_at IS NULL";
 
-/// The qualifications of one person (card checks), same columns as [`FIND_BY_CARD`].
-pub(crate) const FIND_BY_PERSON: &str = "SELECT q.id, q.person_id, q.insurer_number, q.symbol, q.number, q.branch, q.personal_family, \
-     q.insured_name, q.card_classification, q.qualification_date, q.disqualification_date, q.reason_of_loss, \
-     q.successor_id, q.certificate_issuance_date, q.card_valid_from, q.card_valid_to, q.income, q.has_specific, \
-     p.name, p.name_kana, p.birthdate, p.sex, p.address, p.post_number, \
-     i.name, i.kind, \
-     e.certificate_date, e.valid_start, e.valid_end, e.contribution_ratio, \
-     l.classification, l.flag, l.certificate_date, l.valid_start, l.valid_end, l.long_term_date \
-     FROM qualification q \
-     JOIN person p ON p.id = q.person_id \
-     JOIN insurer i ON i.number = q.insurer_number \
-     LEFT JOIN elderly_recipient e ON e.qualification_id = q.id \
-     LEFT JOIN limit_certificate l ON l.qualification_id = q.id \
-     WHERE q.person_id = $1 \
-     ORDER BY q.id";
+/// The qualifications of one person (card checks).
+pub(crate) const FIND_BY_PERSON: &str = concat!(
+    qualification_select!(),
+    "WHERE q.person_id = $1 ORDER BY q.id"
+);
 
 pub(crate) const PERSON: &str =
     "SELECT id, name, name_kana, birthdate, sex, address, post_number FROM person WHERE id = $1";
