@@ -119,28 +119,7 @@ pub enum ProvisionError {
 /// The card CA (`DIR/pki/card-ca.crt.pem` and `.key.pem`): it stands for J-LIS, which
 /// issues the real cards' certificates. Made on first use.
 pub fn ensure_card_ca(dir: &DataDir) -> Result<onshi_pki::CertAndKey, onshi_pki::PkiError> {
-    let pki = dir.pki();
-    let paths = (
-        pki.dir.join("card-ca.crt.pem"),
-        pki.dir.join("card-ca.key.pem"),
-    );
-    if paths.0.exists() {
-        return PkiLayout::read(&paths);
-    }
-    let ca = onshi_pki::new_card_ca("onshi card CA (JPKI user authentication, synthetic)")?;
-    std::fs::create_dir_all(&pki.dir).map_err(|source| onshi_pki::PkiError::Io {
-        path: pki.dir.clone(),
-        source,
-    })?;
-    std::fs::write(&paths.0, &ca.cert_pem).map_err(|source| onshi_pki::PkiError::Io {
-        path: paths.0.clone(),
-        source,
-    })?;
-    std::fs::write(&paths.1, &ca.key_pem).map_err(|source| onshi_pki::PkiError::Io {
-        path: paths.1.clone(),
-        source,
-    })?;
-    Ok(ca)
+    dir.pki().ensure_card_ca()
 }
 
 /// A software card to make.

@@ -278,6 +278,25 @@ impl PkiLayout {
             self.dir.join("facility-ca.key.pem"),
         )
     }
+    /// The card CA (it stands for J-LIS, which issues the real cards' certificates).
+    pub fn card_ca(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.join("card-ca.crt.pem"),
+            self.dir.join("card-ca.key.pem"),
+        )
+    }
+
+    /// The card CA, made on first use (RSA-2048, like JPKI), key file 0600.
+    pub fn ensure_card_ca(&self) -> Result<CertAndKey, PkiError> {
+        let paths = self.card_ca();
+        if paths.0.exists() {
+            return Self::read(&paths);
+        }
+        let ca = new_card_ca("onshi card CA (JPKI user authentication, synthetic)")?;
+        Self::write(&paths, &ca)?;
+        Ok(ca)
+    }
+
     pub fn facility(&self, code: &MedicalInstitutionCode) -> (PathBuf, PathBuf) {
         let d = self.dir.join("facilities");
         (

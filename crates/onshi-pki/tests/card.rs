@@ -718,3 +718,20 @@ fn a_tampered_crl_is_refused() {
     crl[last] ^= 1; // flip a bit of the signature
     assert!(CardVerifier::new(vec![fx().ca_der.clone()], vec![crl]).is_err());
 }
+
+#[cfg(unix)]
+#[test]
+fn the_card_ca_is_made_once_with_a_private_key_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = onshi_pki::PkiLayout::new(dir.path());
+    let first = layout.ensure_card_ca().unwrap();
+    let again = layout.ensure_card_ca().unwrap();
+    assert_eq!(first.cert_pem, again.cert_pem, "reused, not remade");
+    let mode = std::fs::metadata(layout.card_ca().1)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+}
