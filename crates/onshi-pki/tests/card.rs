@@ -721,6 +721,7 @@ fn a_tampered_crl_is_refused() {
 
 #[cfg(unix)]
 #[test]
+#[allow(clippy::unwrap_used)]
 fn the_card_ca_is_made_once_with_a_private_key_file() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
