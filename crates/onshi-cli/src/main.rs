@@ -69,6 +69,32 @@ enum Command {
     Check(check::CheckArgs),
     /// Load-test a running central (see docs/performance.md).
     Bench(bench::BenchArgs),
+    /// The facility terminal (資格確認端末).
+    Terminal {
+        #[command(subcommand)]
+        command: TerminalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TerminalCommand {
+    /// Run the file interface: answer request files dropped into OQS/req in OQS/res.
+    Files {
+        #[arg(long, default_value = "demo-data")]
+        data: PathBuf,
+        /// Folder holding req/, res/ and face/ (default DATA/oqs).
+        #[arg(long)]
+        oqs: Option<PathBuf>,
+        /// Facility whose certificate is used (default: the demo clinic).
+        #[arg(long)]
+        facility: Option<String>,
+        /// Central's address (default: the one a running central wrote to DATA/central.addr).
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        /// Milliseconds a request file must stay unchanged before it is read.
+        #[arg(long, default_value_t = 300)]
+        settle_ms: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +177,44 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Card(args) => card::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Terminal {
+            command:
+                TerminalCommand::Files {
+                    data,
+                    oqs,
+                    facility,
+                    addr,
+                    settle_ms,
+                },
+        } => {
+            let dir = DataDir::new(data);
+            let facility = match facility {
+                Some(f) => onshi_core::ids::MedicalInstitutionCode::parse(&f)?,
+                None => provision::facilities(bench::DEFAULT_SEED)[0].code.clone(),
+            };
+            let addr = match addr {
+                Some(a) => a,
+                None => std::fs::read_to_string(dir.central_addr())
+                    .context("central address (is central running?)")?
+                    .trim()
+                    .parse()?,
+            };
+            let root = oqs.unwrap_or_else(|| dir.root.join("oqs"));
+            let mut files = onshi_terminal::files::FileInterface::new(
+                &root,
+                check::facility_client(&dir, &facility, addr)?,
+            )?;
+            files.settle = std::time::Duration::from_millis(settle_ms);
+            eprintln!(
+                "file interface on {} as {}",
+                root.display(),
+                facility.as_str()
+            );
+            tokio::select! {
+                _ = files.run(std::time::Duration::from_millis(100)) => Ok(()),
+                r = tokio::signal::ctrl_c() => r.map_err(Into::into),
+            }
+        }
     }
 }
 
@@ -239,6 +303,13 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
     if let Err(e) = demo_cards::prior_physical_use(&dir, &clinic.code, central.addr).await {
         eprintln!("warning: the smartphone cases are not prepared: {e:#}");
     }
+    // The demo clinic's terminal: the file interface for its receipt computer.
+    let oqs = dir.root.join("oqs");
+    let files = onshi_terminal::files::FileInterface::new(
+        &oqs,
+        check::facility_client(&dir, &clinic.code, central.addr)?,
+    )?;
+    tokio::spawn(files.run(std::time::Duration::from_millis(100)));
     let (cert, key) = pki.facility(&clinic.code);
     println!("onshi demo is running");
     println!(
@@ -273,6 +344,10 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
         card::cards_dir(&dir)
             .join(demo_cards::card_file_name("card_valid"))
             .display()
+    );
+    println!(
+        "  file interface:       {}/{{req,res,face}} (drop OQSsiquc01req_*.xml into req/)",
+        oqs.display()
     );
     println!("stop with Ctrl-C");
     wait_for_ctrl_c(central).await

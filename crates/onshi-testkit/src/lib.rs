@@ -211,6 +211,13 @@ impl TestApp {
         }
     }
 
+    /// Stops central but keeps the data directory and database (central "down").
+    pub async fn stop_central(&mut self) {
+        if let Some(c) = self.central.take() {
+            c.shutdown().await;
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(c) = self.central.take() {
             c.shutdown().await;
