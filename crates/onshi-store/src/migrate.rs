@@ -11,7 +11,7 @@ pub struct SqliteMigration {
     pub history: Option<&'static str>,
 }
 
-pub const MIGRATION_NAMES: &[&str] = &["0001_init", "0002_cards"];
+pub const MIGRATION_NAMES: &[&str] = &["0001_init", "0002_cards", "0003_card_use"];
 
 pub(crate) const SQLITE: &[SqliteMigration] = &[
     SqliteMigration {
@@ -24,6 +24,13 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
         main: include_str!("../migrations/sqlite/0002_cards.sql"),
         history: Some(include_str!("../migrations/sqlite/0002_cards.history.sql")),
     },
+    SqliteMigration {
+        name: "0003_card_use",
+        main: include_str!("../migrations/sqlite/0003_card_use.sql"),
+        history: Some(include_str!(
+            "../migrations/sqlite/0003_card_use.history.sql"
+        )),
+    },
 ];
 
 pub(crate) const POSTGRES: &[(&str, &str)] = &[
@@ -34,6 +41,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0002_cards",
         include_str!("../migrations/postgres/0002_cards.sql"),
+    ),
+    (
+        "0003_card_use",
+        include_str!("../migrations/postgres/0003_card_use.sql"),
     ),
 ];
 

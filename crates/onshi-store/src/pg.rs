@@ -615,6 +615,10 @@ async fn write_group(
                     )
                     .await?
                     == 1;
+                if fresh && let Some((person, facility, at)) = rows::physical_card_use(record) {
+                    tx.execute(rows::INSERT_CARD_USE, &[&person, &facility, &at])
+                        .await?;
+                }
                 outcomes.push(fresh);
                 records.push(if fresh { &**record } else { &**replay });
             }

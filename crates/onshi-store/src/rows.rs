@@ -335,8 +335,25 @@ pub(crate) const PERSON: &str =
     "SELECT id, name, name_kana, birthdate, sex, address, post_number FROM person WHERE id = $1";
 
 /// Whether a person has checked in with a physical card at a facility before.
-pub(crate) const USED_PHYSICAL_CARD_AT: &str = "SELECT COUNT(*) FROM verification \
-     WHERE person_id = $1 AND facility_code = $2 AND card_profile = 'card' AND processing_status = '1'";
+pub(crate) const USED_PHYSICAL_CARD_AT: &str =
+    "SELECT COUNT(*) FROM physical_card_use WHERE person_id = $1 AND facility_code = $2";
+
+pub(crate) const INSERT_CARD_USE: &str = "INSERT INTO physical_card_use (person_id, facility_code, first_used_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (person_id, facility_code) DO NOTHING";
+
+/// A successful check with a physical card, which the smartphone rule remembers.
+pub(crate) fn physical_card_use(r: &VerificationRecord) -> Option<(i64, &str, i64)> {
+    match (
+        r.person_id,
+        r.card_profile.as_deref(),
+        r.processing_status.as_str(),
+    ) {
+        (Some(person), Some("card"), "1") => {
+            Some((person, r.facility_code.as_str(), r.checked_at.unix_micros()))
+        }
+        _ => None,
+    }
+}
 
 pub(crate) const INSERT_USED_NONCE: &str = "INSERT INTO used_nonce (nonce, facility_code, expires_at, used_at) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (nonce) DO NOTHING";

@@ -612,6 +612,10 @@ fn write_group(conn: &mut Connection, group: &[WriteJob]) -> Result<Vec<bool>> {
                         nonce.used_at.unix_micros()
                     ])? == 1;
                     if fresh {
+                        if let Some((person, facility, at)) = rows::physical_card_use(record) {
+                            tx.prepare_cached(rows::INSERT_CARD_USE)?
+                                .execute(params![person, facility, at])?;
+                        }
                         (&**record, true)
                     } else {
                         (&**replay, false)
