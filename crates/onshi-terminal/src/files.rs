@@ -17,7 +17,7 @@
 //!   next pass (the system-failure mode of issue 4 will answer from the local cache).
 
 use onshi_central::client::{CentralClient, Connection};
-use onshi_wire::{Encoding, Limits, WireError, siquc01};
+use onshi_wire::{Encoding, Limits, siquc01};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -173,8 +173,9 @@ impl FileInterface {
         let (request, encoding) = match siquc01::decode_request_xml(&bytes, &limits) {
             Ok(r) => r,
             Err(e) => {
-                let code = wire_code(&e);
-                return self.refuse(path, name, &bytes, code, e.message_ja());
+                // The same code and message central would give for this input.
+                let err = onshi_central::error::CheckError::from(e);
+                return self.refuse(path, name, &bytes, err.code(), err.message_ja());
             }
         };
         let reply = match self.post(&bytes).await {
@@ -254,21 +255,6 @@ impl FileInterface {
             request: moved,
             err,
         })
-    }
-}
-
-fn wire_code(e: &WireError) -> &'static str {
-    match e {
-        WireError::TooLarge { .. } => "ONS1004",
-        WireError::DoctypeForbidden => "ONS1002",
-        WireError::EncodingMismatch { .. }
-        | WireError::UnsupportedEncoding(_)
-        | WireError::InvalidBytes(_) => "ONS1003",
-        WireError::MissingElement(_) => "ONS1005",
-        WireError::WrongRoot { .. } => "ONS1007",
-        WireError::TooDeep => "ONS1008",
-        WireError::Json(_) => "ONS1006",
-        WireError::Malformed(_) => "ONS1001",
     }
 }
 
