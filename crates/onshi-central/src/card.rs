@@ -13,6 +13,7 @@
 //! 4. The nonce's single use is recorded in the same commit as the history row: a
 //!    replayed nonce is refused even when the first use is still in flight.
 
+use crate::card_client::CardConsents as Consents;
 use crate::engine;
 use crate::error::CheckError;
 use crate::server::{AppState, Format, error_response, render, request_format, response_header};
@@ -224,17 +225,6 @@ struct CardCheckRequest {
     confirmation_date: Option<String>,
     #[serde(default)]
     consents: Consents,
-}
-
-#[derive(serde::Deserialize, Default, Clone, Copy)]
-#[serde(default)]
-struct Consents {
-    pharmacists: bool,
-    specific_health_checkups: bool,
-    diagnosis: bool,
-    operation: bool,
-    limit: bool,
-    specific_diseases: bool,
 }
 
 fn facility_of(peer: &Peer) -> Result<MedicalInstitutionCode, CheckError> {

@@ -18,7 +18,9 @@ pub enum CardClientError {
 }
 
 /// The consent screens of the reader; each `true` is a 「同意する」.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+/// Sent by the terminal and read by central (absent fields are `false`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CardConsents {
     /// 薬剤情報.
     pub pharmacists: bool,
