@@ -2,3 +2,4 @@
 //! computers and EMRs exchange `XmlMsg` files with the system ([`files`]).
 
 pub mod files;
+pub mod outage;
