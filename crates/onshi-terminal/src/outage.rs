@@ -369,6 +369,63 @@ pub fn provisional_answer(
     }
 }
 
+/// A kiosk check while central is down: the (unlocked) card signs an offline challenge,
+/// the signed body is queued for `POST /oqs/v1/card/deferred-check` with `face_target`
+/// (a face-result file name under the file-interface root) as the place of the real
+/// result, and the provisional answer is the card's last known qualification (or the
+/// advice to take a 被保険者資格申立書).
+pub fn offline_card_check(
+    outbox: &Outbox,
+    card: &mut dyn onshi_pki::Card,
+    facility: &onshi_core::ids::MedicalInstitutionCode,
+    method: onshi_central::card_client::IdentityMethod,
+    now: JstDateTime,
+    face_target: &str,
+    encoding: Encoding,
+) -> Result<siquc01::Response, OfflineCardError> {
+    let serial = serial_of(card)?;
+    let body =
+        onshi_central::card_client::offline_signed_body(card, facility.as_str(), now, method)?;
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| OfflineCardError::Body(e.to_string()))?;
+    // For the last known answer once the real one arrives (central ignores it).
+    payload["serial"] = serde_json::Value::String(serial.clone());
+    outbox.enqueue(
+        QueuedKind::CardCheck,
+        payload.to_string().as_bytes(),
+        face_target,
+        encoding,
+        now,
+    )?;
+    let echo = siquc01::RequestHeader {
+        qualification_confirmation_date: now.date().to_wire(),
+        medical_institution_code: facility.as_str().to_string(),
+        arbitrary_file_identifier: None,
+    };
+    let mut answer = provisional_answer(outbox.last_known(&card_key(&serial))?, &echo, now);
+    answer.header.reference_classification = Some("1".into());
+    Ok(answer)
+}
+
+/// The serial of the card's authentication certificate (hex, lower case).
+pub fn serial_of(card: &mut dyn onshi_pki::Card) -> Result<String, OfflineCardError> {
+    let der = card.auth_certificate()?;
+    onshi_pki::certificate_serial_hex(&der)
+        .ok_or_else(|| OfflineCardError::Body("the card's certificate cannot be read".into()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineCardError {
+    #[error(transparent)]
+    Outbox(#[from] OutageError),
+    #[error(transparent)]
+    Card(#[from] onshi_pki::CardError),
+    #[error(transparent)]
+    Client(#[from] onshi_central::card_client::CardClientError),
+    #[error("offline check body: {0}")]
+    Body(String),
+}
+
 /// `2026年11月23日 10時05分` style, for messages.
 pub fn display_time(t: JstDateTime) -> String {
     let w = t.to_wire();

@@ -218,3 +218,106 @@ async fn ten_checks_while_central_is_down_are_answered_queued_and_reconciled() {
     assert!(rec.pass().await.unwrap().reconciled.is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn kiosk_checks_while_central_is_down_become_face_files_when_it_returns() {
+    use onshi_central::card_client::{self, CardConsents, IdentityMethod};
+    use onshi_pki::{Card, CertProfile, SoftwareCard};
+    use onshi_terminal::outage;
+
+    let mut app = spawn_app().await;
+    let root = app.dir.path().join("oqs");
+    let (_fi, mut rec, outbox) = terminal(&app, &root);
+    let until = test_today().add_days(1000);
+    let returning = app.person_of("valid").await;
+    let (known_path, _) = app
+        .issue_card(returning, CertProfile::Card, until, true)
+        .await;
+    let newcomer = app.person_of("elderly_70_74").await;
+    let (new_path, _) = app
+        .issue_card(newcomer, CertProfile::Card, until, true)
+        .await;
+
+    // A live check of the returning patient, remembered by the terminal.
+    let mut card = SoftwareCard::open(&known_path).unwrap();
+    card.verify_pin("1234").unwrap();
+    let mut conn = app.clinic_connection().await;
+    let reply = card_client::card_check(
+        &mut conn,
+        &mut card,
+        IdentityMethod::Pin,
+        &CardConsents::default(),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    let live = siquc01::decode_response_json(&reply.body, &Limits::default()).unwrap();
+    outbox
+        .remember(&outage::card_key(card.serial_hex()), &live, app.clock.now())
+        .unwrap();
+    drop(conn);
+
+    app.stop_central().await;
+    let facility = app.clinic().code.clone();
+    let mut answers = Vec::new();
+    for (i, path) in [&known_path, &new_path].into_iter().enumerate() {
+        let mut card = SoftwareCard::open(path).unwrap();
+        card.verify_pin("1234").unwrap();
+        let target = format!(
+            "face/OQSsiquc01res_face_{}{:020x}_20261123100000.xml",
+            facility.as_str(),
+            i
+        );
+        answers.push(
+            outage::offline_card_check(
+                &outbox,
+                &mut card,
+                &facility,
+                IdentityMethod::Pin,
+                app.clock.now(),
+                &target,
+                Encoding::ShiftJis,
+            )
+            .unwrap(),
+        );
+    }
+    assert_eq!(
+        answers[0].body.processing_result_code.as_deref(),
+        Some("ONS0190")
+    );
+    assert_eq!(answers[0].body.results[0].name, live.body.results[0].name);
+    assert_eq!(answers[1].header.error_code.as_deref(), Some("ONS9100"));
+    assert_eq!(outbox.pending().unwrap(), 2);
+
+    app.restart_central().await;
+    let mut written = Vec::new();
+    for _ in 0..40 {
+        written.extend(rec.pass().await.unwrap().reconciled);
+        if written.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(written.len(), 2);
+    for path in &written {
+        let (res, enc) =
+            siquc01::decode_response_xml(&std::fs::read(path).unwrap(), &Limits::default())
+                .unwrap();
+        assert_eq!(enc, Encoding::ShiftJis);
+        assert_eq!(res.header.segment_of_result, "1", "{res:?}");
+        assert_eq!(res.header.reference_classification.as_deref(), Some("1"));
+        assert_eq!(res.body.qualification_validity.as_deref(), Some("1"));
+        assert!(path.starts_with(root.join("face")));
+    }
+    // The newcomer is now known to the terminal too.
+    let mut card = SoftwareCard::open(&new_path).unwrap();
+    let serial = outage::serial_of(&mut card).unwrap();
+    assert!(
+        outbox
+            .last_known(&outage::card_key(&serial))
+            .unwrap()
+            .is_some()
+    );
+    app.stop().await;
+}
