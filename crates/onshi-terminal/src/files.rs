@@ -19,8 +19,9 @@
 //!   request is answered provisionally from the last known qualification and queued
 //!   (see [`crate::outage`]); without one it stays in `req/` for the next pass.
 
-use crate::outage::{self, Outbox, QueuedKind};
-use onshi_central::client::{CentralClient, Connection};
+use crate::outage::Outbox;
+use crate::relay::{Relay, SingleAnswer};
+use onshi_central::client::CentralClient;
 use onshi_core::Clock;
 use onshi_wire::{Encoding, Limits, siquc01};
 use std::collections::HashMap;
@@ -65,17 +66,20 @@ pub enum Outcome {
 
 pub struct FileInterface {
     root: PathBuf,
-    client: CentralClient,
-    conn: Option<Connection>,
+    relay: Arc<Relay>,
     /// How long a file must stay unchanged before it is read.
     pub settle: Duration,
     seen: HashMap<PathBuf, (u64, SystemTime, SystemTime)>,
-    outage: Option<(Arc<Outbox>, Arc<dyn Clock>)>,
 }
 
 impl FileInterface {
     /// `root` holds `req`, `res` and `face` (made if missing).
     pub fn new(root: impl Into<PathBuf>, client: CentralClient) -> Result<Self, FileError> {
+        Self::with_relay(root, Arc::new(Relay::new(client)))
+    }
+
+    /// Shares the terminal's way to central (and its outbox) with the other front ends.
+    pub fn with_relay(root: impl Into<PathBuf>, relay: Arc<Relay>) -> Result<Self, FileError> {
         let root = root.into();
         for d in ["req", "res", "face"] {
             let p = root.join(d);
@@ -83,18 +87,17 @@ impl FileInterface {
         }
         Ok(FileInterface {
             root,
-            client,
-            conn: None,
+            relay,
             settle: Duration::from_millis(300),
             seen: HashMap::new(),
-            outage: None,
         })
     }
 
     /// Turns on the system-failure mode: answers are remembered in `outbox`, and while
     /// central is down requests are answered from it and queued.
     pub fn with_outbox(mut self, outbox: Arc<Outbox>, clock: Arc<dyn Clock>) -> Self {
-        self.outage = Some((outbox, clock));
+        let client = self.relay.client().clone();
+        self.relay = Arc::new(Relay::new(client).with_outbox(outbox, clock));
         self
     }
 
@@ -215,114 +218,29 @@ impl FileInterface {
                     .map(Some);
             }
         };
-        let reply = match self.post(&bytes).await {
-            Some(r) => r,
-            None => {
-                return match self.outage.clone() {
-                    Some((outbox, clock)) => self
-                        .provisional(
-                            &outbox, &*clock, path, &res_name, &bytes, &request, encoding,
-                        )
-                        .map(Some),
-                    None => Ok(Some(Outcome::Deferred(path.to_owned()))),
-                };
-            }
-        };
-        // Central's answer is already a complete message in the request's encoding; a
-        // refusal by central (bad check digit, unknown facility…) is answered the same way,
-        // as a result file with SegmentOfResult 9, which receipt computers read.
-        let body = match siquc01::decode_response_xml(&reply, &limits) {
-            Ok((res, _)) => {
-                if let Some((outbox, clock)) = &self.outage
-                    && res.header.segment_of_result == "1"
-                {
-                    let key = outage::insurance_key(&request.search);
-                    if let Err(e) = outbox.remember(&key, &res, clock.now()) {
-                        tracing::warn!(error = %e, "could not remember the answer");
-                    }
-                }
-                reply
-            }
-            Err(_) => {
-                let res = siquc01::Response {
-                    header: siquc01::ResponseHeader {
-                        segment_of_result: "9".into(),
-                        error_code: Some("ONS9002".into()),
-                        error_message: Some("中央システムの応答を読み取れませんでした。".into()),
-                        arbitrary_file_identifier: request.header.arbitrary_file_identifier.clone(),
-                        ..Default::default()
-                    },
-                    body: siquc01::ResponseBody {
-                        processing_result_status: "2".into(),
-                        ..Default::default()
-                    },
-                };
-                siquc01::encode_response_xml(&res, encoding)
-            }
+        let target = format!("res/reconciled/{res_name}");
+        let answer = self
+            .relay
+            .single_check(&bytes, &request, encoding, &target)
+            .await
+            .map_err(|e| FileError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        // Central's refusals (bad check digit, unknown facility…) come back as result
+        // files with SegmentOfResult 9, which receipt computers read.
+        let (body, provisional) = match answer {
+            SingleAnswer::Central(body) => (body, false),
+            SingleAnswer::Provisional(body) => (body, true),
+            SingleAnswer::Unreachable => return Ok(Some(Outcome::Deferred(path.to_owned()))),
         };
         write_atomically(&res_path, &body)?;
         std::fs::remove_file(path).map_err(io(path))?;
-        Ok(Some(Outcome::Answered(res_path)))
-    }
-
-    /// System-failure mode: answer from the last known qualification (or say that
-    /// nothing is known), queue the request for reconciliation, then remove it. The
-    /// queue entry is committed before the answer is written, so a stop in between
-    /// loses nothing (the next pass finds the answer and only removes the request).
-    #[allow(clippy::too_many_arguments)]
-    fn provisional(
-        &self,
-        outbox: &Outbox,
-        clock: &dyn Clock,
-        path: &Path,
-        res_name: &str,
-        bytes: &[u8],
-        request: &siquc01::Request,
-        encoding: Encoding,
-    ) -> Result<Outcome, FileError> {
-        let now = clock.now();
-        let db = |e: outage::OutageError| FileError::Io {
-            path: path.to_owned(),
-            source: std::io::Error::other(e.to_string()),
-        };
-        let last = outbox
-            .last_known(&outage::insurance_key(&request.search))
-            .map_err(db)?;
-        let answer = outage::provisional_answer(last, &request.header, now);
-        outbox
-            .enqueue(
-                QueuedKind::FileCheck,
-                bytes,
-                &format!("res/reconciled/{res_name}"),
-                encoding,
-                now,
-            )
-            .map_err(db)?;
-        let res_path = self.res_dir().join(res_name);
-        write_atomically(&res_path, &siquc01::encode_response_xml(&answer, encoding))?;
-        std::fs::remove_file(path).map_err(io(path))?;
-        tracing::warn!(request = %path.display(), "central unreachable: answered provisionally and queued");
-        Ok(Outcome::Provisional(res_path))
-    }
-
-    async fn post(&mut self, body: &[u8]) -> Option<Vec<u8>> {
-        for _ in 0..2 {
-            if self.conn.is_none() {
-                self.conn = self.client.connect().await.ok();
-            }
-            let conn = self.conn.as_mut()?;
-            match conn
-                .post("/oqs/v1/qualification", "application/xml", body.to_vec())
-                .await
-            {
-                // Central could not record the answer: try again on the next pass.
-                Ok(reply) if reply.status.as_u16() == 503 => return None,
-                Ok(reply) => return Some(reply.body.to_vec()),
-                // A kept-alive connection may have been closed by central: reconnect once.
-                Err(_) => self.conn = None,
-            }
+        if provisional {
+            tracing::warn!(request = %path.display(), "central unreachable: answered provisionally and queued");
+            return Ok(Some(Outcome::Provisional(res_path)));
         }
-        None
+        Ok(Some(Outcome::Answered(res_path)))
     }
 
     fn refuse(
