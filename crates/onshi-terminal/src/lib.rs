@@ -4,3 +4,4 @@
 pub mod files;
 pub mod outage;
 pub mod relay;
+pub mod rest;
