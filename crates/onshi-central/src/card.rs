@@ -629,6 +629,9 @@ async fn card_check(
     let mut given = Vec::new();
     if let Some(r) = &decision.record {
         let mut item = engine::result_item(r, *on, limit, now);
+        engine::attach_reference_number(&state.store, &facility_code, r.person.id, &mut item)
+            .await
+            .map_err(|e| refuse(&rec, e))?;
         if !consents.specific_diseases {
             item.specific_diseases.clear();
         }
