@@ -184,15 +184,20 @@ async fn accept(
 // ---------------------------------------------------------------------------------------
 // Background processing
 
-/// Resumes the jobs a previous central left unfinished.
-pub(crate) async fn resume(state: AppState) {
-    let pending = match state.store.unfinished_bulk_jobs().await {
+/// The jobs a previous central left unfinished, listed while starting (so that only
+/// those are resumed, not jobs another running central accepts meanwhile).
+pub(crate) async fn unfinished(state: &AppState) -> Vec<String> {
+    match state.store.unfinished_bulk_jobs().await {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "cannot list unfinished bulk checks");
-            return;
+            Vec::new()
         }
-    };
+    }
+}
+
+/// Resumes the jobs listed by [`unfinished`], one after the other.
+pub(crate) async fn resume(state: AppState, pending: Vec<String>) {
     for reception in pending {
         let loaded = async {
             let job = state.store.bulk_job(&reception).await.ok()??;

@@ -134,7 +134,8 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
         facilities: Arc::new(FacilityCache::default()),
         cards,
     };
-    tokio::spawn(crate::bulk::resume(state.clone()));
+    let pending = crate::bulk::unfinished(&state).await;
+    tokio::spawn(crate::bulk::resume(state.clone(), pending));
     let app = router(state);
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(tls::serve(listener, Arc::new(cfg.tls), app, rx));
