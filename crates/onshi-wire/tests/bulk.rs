@@ -5,7 +5,7 @@
 mod common;
 
 use encoding_rs::SHIFT_JIS;
-use onshi_wire::siquc01::{RequestHeader, ResultOfQualificationConfirmation, SearchInfo};
+use onshi_wire::siquc01::{RequestHeader, SearchInfo};
 use onshi_wire::{Encoding, Limits, WireError, muquc, siimm};
 
 fn search(i: usize) -> SearchInfo {
@@ -178,9 +178,7 @@ fn upload_response_layout_is_exact() {
         \x20   </MessageBody>\n</XmlMsg>\n",
         "CharacterCodeIdentifier follows the encoding written"
     );
-    let (back, _) = muquc::UploadResponse::decode_xml(text.as_bytes(), &Limits::default())
-        .map(|(r, e)| (r, e))
-        .unwrap();
+    let (back, _) = muquc::UploadResponse::decode_xml(text.as_bytes(), &Limits::default()).unwrap();
     assert_eq!(back.body, res.body);
 }
 
@@ -365,12 +363,4 @@ fn registration_with_a_rare_kanji_reference_survives_shift_jis() {
         back.body.registration.unwrap().reference_number,
         "𠮷田-髙-～"
     );
-}
-
-#[allow(dead_code)]
-fn _types_are_shared(r: ResultOfQualificationConfirmation) -> muquc::BulkConfirmUnit {
-    muquc::BulkConfirmUnit {
-        results: vec![r],
-        ..Default::default()
-    }
 }
