@@ -764,7 +764,7 @@ async fn card_check(
         .await
         .map_err(|e| refuse(&rec, CheckError::Internal(e.to_string())))?;
     let decision = engine::decide(found, *on);
-    let answer = card_answer(
+    let mut answer = card_answer(
         &decision,
         &facility_code,
         *on,
@@ -772,6 +772,11 @@ async fn card_check(
         who.standing,
         req.consents,
     );
+    if let (Some(r), Some(item)) = (&decision.record, answer.response.body.results.first_mut()) {
+        engine::attach_reference_number(&state.store, &facility_code, r.person.id, item)
+            .await
+            .map_err(|e| refuse(&rec, e))?;
+    }
     if let Some(r) = &decision.record {
         let q = &r.qualification;
         rec.insurer_number = Some(q.insurer_number.digits().to_string());

@@ -164,7 +164,10 @@ async fn give(
     let standing = CertificateStanding::Valid {
         renewal_alert: ticket.renewal_alert,
     };
-    let answer = card_answer(&decision, &facility, ticket.on, now, standing, req.consents);
+    let mut answer = card_answer(&decision, &facility, ticket.on, now, standing, req.consents);
+    if let (Some(r), Some(item)) = (&decision.record, answer.response.body.results.first_mut()) {
+        engine::attach_reference_number(&state.store, &facility, r.person.id, item).await?;
+    }
     let record = ConsentRecord {
         check_request_id: ticket.check_request_id.clone(),
         facility_code: facility.as_str().to_string(),

@@ -14,8 +14,9 @@ use onshi_core::ids::{
     MedicalInstitutionCode,
 };
 use onshi_core::model::InsurerKind;
-use onshi_store::{CardQuery, QualificationRecord};
+use onshi_store::{CardQuery, QualificationRecord, Store};
 use onshi_wire::siquc01;
+use std::collections::HashMap;
 
 /// A check request after parsing.
 #[derive(Debug, Clone)]
@@ -247,6 +248,33 @@ pub fn result_item(
             .collect();
     }
     item
+}
+
+/// The 照会番号 the facility registered for each of these people (those that have one).
+/// Every check result goes through this or [`attach_reference_number`]: single checks,
+/// card checks and each chunk of a bulk check.
+pub async fn reference_numbers(
+    store: &Store,
+    facility: &MedicalInstitutionCode,
+    person_ids: &[i64],
+) -> Result<HashMap<i64, String>, CheckError> {
+    store
+        .reference_numbers(facility, person_ids)
+        .await
+        .map_err(|e| CheckError::Internal(e.to_string()))
+}
+
+/// Sets `ReferenceNumber` on a result item when the facility registered one for the person.
+pub async fn attach_reference_number(
+    store: &Store,
+    facility: &MedicalInstitutionCode,
+    person_id: i64,
+    item: &mut siquc01::ResultOfQualificationConfirmation,
+) -> Result<(), CheckError> {
+    item.reference_number = reference_numbers(store, facility, &[person_id])
+        .await?
+        .remove(&person_id);
+    Ok(())
 }
 
 /// The message shown with each state (ProcessingResultMessage).

@@ -64,6 +64,18 @@ pub enum CheckError {
     OfflineChallengeInvalid(String),
     #[error("offline check is older than central accepts")]
     OfflineCheckTooOld,
+    #[error("reception number {0:?} is not one of this facility's bulk checks")]
+    ReceptionNumberUnknown(String),
+    #[error("bulk check without any patient")]
+    BulkEmpty,
+    #[error("bulk check with {count} patients (at most {max})")]
+    BulkTooMany { count: usize, max: usize },
+    #[error("bulk check failed: {0}")]
+    BulkFailed(String),
+    #[error("no current qualification under this card data")]
+    ReferencePersonNotFound,
+    #[error("the card data matches more than one person")]
+    ReferencePersonAmbiguous,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -129,6 +141,12 @@ impl CheckError {
             CheckError::ConsentAlreadyGiven => "ONS4042",
             CheckError::OfflineChallengeInvalid(_) => "ONS4050",
             CheckError::OfflineCheckTooOld => "ONS4051",
+            CheckError::ReceptionNumberUnknown(_) => "ONS5001",
+            CheckError::BulkEmpty => "ONS5002",
+            CheckError::BulkTooMany { .. } => "ONS5003",
+            CheckError::BulkFailed(_) => "ONS5004",
+            CheckError::ReferencePersonNotFound => "ONS5010",
+            CheckError::ReferencePersonAmbiguous => "ONS5011",
             CheckError::Internal(_) => "ONS9002",
         }
     }
@@ -186,6 +204,16 @@ impl CheckError {
             CheckError::ConsentAlreadyGiven => "この資格確認の同意は登録済みです。".into(),
             CheckError::OfflineChallengeInvalid(d) => format!("システム障害時の資格確認の記録が正しくありません（{d}）。"),
             CheckError::OfflineCheckTooOld => "システム障害時の資格確認から72時間を過ぎたため、照会できません。資格確認書等により確認してください。".into(),
+            CheckError::ReceptionNumberUnknown(n) => format!(
+                "受付番号「{n}」の一括照会はありません。受付番号を確認してください（他の医療機関の受付番号は照会できません）。"
+            ),
+            CheckError::BulkEmpty => "一括照会の対象者がありません。QualificationConfirmSearchInfoを1件以上指定してください。".into(),
+            CheckError::BulkTooMany { count, max } => format!(
+                "一括照会の対象者が多すぎます（{count}件、上限{max}件）。分割して照会してください。"
+            ),
+            CheckError::BulkFailed(_) => "一括照会の処理中にエラーが発生しました。もう一度一括照会を依頼してください。".into(),
+            CheckError::ReferencePersonNotFound => "入力された被保険者証情報に該当する有効な資格がないため、照会番号を登録できませんでした。保険者番号・記号・番号・枝番を確認してください。".into(),
+            CheckError::ReferencePersonAmbiguous => "入力された被保険者証情報に複数の方が該当するため、照会番号を登録できませんでした。枝番を指定してください。".into(),
         }
     }
 
@@ -215,7 +243,16 @@ impl CheckError {
             | CheckError::CardUnregistered
             | CheckError::Smartphone(_) => StatusCode::FORBIDDEN,
             CheckError::CardsDisabled => StatusCode::NOT_FOUND,
-            CheckError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            CheckError::ReceptionNumberUnknown(_) => StatusCode::NOT_FOUND,
+            CheckError::BulkEmpty => StatusCode::BAD_REQUEST,
+            CheckError::BulkTooMany { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            // Answered, with ProcessingResultStatus 2 for that person.
+            CheckError::ReferencePersonNotFound | CheckError::ReferencePersonAmbiguous => {
+                StatusCode::OK
+            }
+            CheckError::BulkFailed(_) | CheckError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }
@@ -230,6 +267,8 @@ fn field_ja(field: &str) -> &'static str {
         "QualificationConfirmationDate" => "資格確認日",
         "MedicalInstitutionCode" => "医療機関コード",
         "LimitApplicationCertificateRelatedConsFlg" => "限度額適用認定証提供同意フラグ",
+        "ReferenceNumber" => "照会番号",
+        "ReceptionNumber" => "受付番号",
         _ => "項目",
     }
 }

@@ -5,6 +5,7 @@
 //! decide ([`engine`]), record the answer in the history ([`onshi_store`]), render it.
 //! Every error goes through one mapping ([`error::CheckError`]).
 
+mod bulk;
 mod card;
 pub mod card_client;
 pub mod client;
@@ -13,6 +14,7 @@ pub mod deferred;
 pub mod engine;
 pub mod error;
 pub mod provision;
+mod reference;
 mod server;
 mod tls;
 

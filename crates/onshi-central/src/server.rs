@@ -134,6 +134,8 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
         facilities: Arc::new(FacilityCache::default()),
         cards,
     };
+    let pending = crate::bulk::unfinished(&state).await;
+    tokio::spawn(crate::bulk::resume(state.clone(), pending));
     let app = router(state);
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(tls::serve(listener, Arc::new(cfg.tls), app, rx));
@@ -148,6 +150,9 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/oqs/v1/qualification", post(qualification))
+        .route("/oqs/v1/reference-number", post(crate::reference::register))
+        .route("/oqs/v1/bulk", post(crate::bulk::upload))
+        .route("/oqs/v1/bulk/result", post(crate::bulk::result))
         .route("/oqs/v1/card/nonce", post(crate::card::nonce))
         .route("/oqs/v1/card/check", post(crate::card::check))
         .route("/oqs/v1/card/register", post(crate::card::register))
@@ -321,11 +326,13 @@ async fn check(
     history.person_id = decision.record.as_ref().map(|r| r.person.id);
     history.qualification_id = decision.record.as_ref().map(|r| r.qualification.id);
 
-    let results = decision
-        .record
-        .iter()
-        .map(|r| engine::result_item(r, card.confirmation_date, card.limit_consent, now))
-        .collect();
+    let mut results = Vec::with_capacity(1);
+    if let Some(r) = &decision.record {
+        let mut item = engine::result_item(r, card.confirmation_date, card.limit_consent, now);
+        engine::attach_reference_number(&state.store, &card.facility, r.person.id, &mut item)
+            .await?;
+        results.push(item);
+    }
     let response = siquc01::Response {
         header: response_header(&request, now, SegmentOfResult::Normal),
         body: siquc01::ResponseBody {
@@ -426,4 +433,88 @@ pub(crate) fn render(
         h.insert("x-request-id", v);
     }
     response
+}
+
+/// Reads a request body of at most `max` bytes.
+pub(crate) async fn read_body_limited(
+    headers: &HeaderMap,
+    body: Body,
+    max: usize,
+) -> Result<Bytes, CheckError> {
+    match http_body_util::Limited::new(body, max).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(_) => {
+            let size = headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(max + 1);
+            Err(onshi_wire::WireError::TooLarge { size, max }.into())
+        }
+    }
+}
+
+/// The facility a message is from, as `POST /oqs/v1/qualification` decides it: the client
+/// certificate names it, the message's `MedicalInstitutionCode` must be the same, and the
+/// facility must be registered and enabled.
+pub(crate) async fn authorized_facility(
+    state: &AppState,
+    peer: &Peer,
+    code_in_message: &str,
+    now: JstDateTime,
+) -> Result<MedicalInstitutionCode, CheckError> {
+    let cert_code = peer
+        .facility
+        .clone()
+        .map_err(CheckError::BadClientCertificate)?;
+    let code = MedicalInstitutionCode::parse(code_in_message.trim())
+        .map_err(|e| CheckError::invalid("ONS2006", "MedicalInstitutionCode", e))?;
+    if code != cert_code {
+        return Err(CheckError::FacilityMismatch {
+            request: code.as_str().into(),
+            certificate: cert_code.as_str().into(),
+        });
+    }
+    match state.facilities.get(&state.store, &code, now).await {
+        Ok(Some(f)) if f.enabled => Ok(code),
+        Ok(Some(_)) => Err(CheckError::DisabledFacility(code.as_str().into())),
+        Ok(None) => Err(CheckError::UnknownFacility(code.as_str().into())),
+        Err(e) => Err(CheckError::Internal(e.to_string())),
+    }
+}
+
+/// Renders any message in the request's format (XML in its encoding, or JSON).
+pub(crate) fn render_message(
+    format: Format,
+    status: StatusCode,
+    request_id: &str,
+    xml: impl FnOnce(Encoding) -> Vec<u8>,
+    json: impl FnOnce() -> Vec<u8>,
+) -> Response {
+    let (bytes, content_type) = match format {
+        Format::Json => (json(), "application/json; charset=utf-8"),
+        Format::Xml(enc) => (
+            xml(enc),
+            match enc {
+                Encoding::Utf8 => "application/xml; charset=utf-8",
+                Encoding::ShiftJis => "application/xml; charset=Shift_JIS",
+            },
+        ),
+    };
+    let mut response = (status, bytes).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", v);
+    }
+    response
+}
+
+/// Logs a refusal at the level its status calls for.
+pub(crate) fn log_refusal(what: &str, err: &CheckError) {
+    if err.status().is_server_error() {
+        tracing::error!(code = err.code(), error = %err, "{what} failed");
+    } else {
+        tracing::debug!(code = err.code(), error = %err, "{what} refused");
+    }
 }

@@ -57,6 +57,9 @@ pub struct BenchArgs {
     /// the timed window; each is used once, within its 60-second lifetime).
     #[arg(long, default_value_t = 60_000)]
     card_requests: usize,
+    /// Bulk scenario: patients in the one upload (taken from the sampled keys).
+    #[arg(long, default_value_t = 10_000)]
+    bulk_patients: usize,
 }
 
 #[derive(Serialize, Clone)]
@@ -143,13 +146,25 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         })
         .collect();
     let client = facility_client(&dir, &facility, addr)?;
+    if a.scenario == "bulk" {
+        return run_bulk(
+            &client,
+            &facility,
+            &keys,
+            &today,
+            a.bulk_patients,
+            a.json,
+            &store,
+        )
+        .await;
+    }
     let scenarios: Vec<&str> = match a.scenario.as_str() {
         "all" => vec!["noop", "qualification"],
         "noop" => vec!["noop"],
         "qualification" => vec!["qualification"],
         "card" => vec!["noop", "card"],
         "files" => vec!["files"],
-        other => bail!("unknown scenario {other:?} (qualification, noop, all, card, files)"),
+        other => bail!("unknown scenario {other:?} (qualification, noop, all, card, files, bulk)"),
     };
     let mut results = Vec::new();
     let mut rsa_verify_per_second = None;
@@ -391,6 +406,150 @@ fn run_scenario(
     })
     .join()
     .map_err(|_| anyhow::anyhow!("load generator panicked"))?
+}
+
+#[derive(Serialize)]
+struct BulkReport {
+    scenario: &'static str,
+    patients: usize,
+    /// 01req posted → 01res received (the upload is stored before the answer).
+    accepted_ms: f64,
+    /// 01req posted → 02res with every unit received and decoded.
+    completed_ms: f64,
+    /// 02req polls answered "still processing" (SegmentOfResult 2).
+    polls_processing: u32,
+    units: usize,
+    normal: String,
+    errors: String,
+    request_bytes: usize,
+    result_bytes: usize,
+    database: String,
+    people: i64,
+    machine: String,
+}
+
+/// `--scenario bulk`: one `OQSmuquc01req` with `patients` people from the sampled keys,
+/// then `OQSmuquc02req` every 10 ms until the result is complete. The upload is encoded
+/// before the clock starts; the clock stops when the complete `OQSmuquc02res` has been
+/// received and decoded.
+async fn run_bulk(
+    client: &onshi_central::client::CentralClient,
+    facility: &MedicalInstitutionCode,
+    keys: &[onshi_store::CardKey],
+    today: &str,
+    patients: usize,
+    json: bool,
+    store: &Store,
+) -> Result<()> {
+    use onshi_wire::{Limits, muquc};
+    let searches: Vec<siquc01::SearchInfo> = keys
+        .iter()
+        .cycle()
+        .take(patients)
+        .enumerate()
+        .map(|(i, k)| siquc01::SearchInfo {
+            insurer_number: k.insurer_number.clone(),
+            insured_card_symbol: k.symbol.clone(),
+            insured_identification_number: k.number.clone(),
+            insured_branch_number: k.branch.map(|b| format!("{b:02}")),
+            birthdate: k.birthdate.clone(),
+            limit_application_certificate_related_cons_flg: Some("0".into()),
+            arbitrary_identifier: Some(format!("bench-{i}")),
+        })
+        .collect();
+    let upload = muquc::UploadRequest {
+        header: siquc01::RequestHeader {
+            qualification_confirmation_date: today.to_string(),
+            medical_institution_code: facility.as_str().into(),
+            arbitrary_file_identifier: Some("bench-bulk".into()),
+        },
+        body: muquc::UploadRequestBody { searches },
+    };
+    let body = Bytes::from(upload.encode_xml(Encoding::Utf8));
+    let mut conn = client.connect().await?;
+    let t0 = Instant::now();
+    let reply = conn
+        .post("/oqs/v1/bulk", "application/xml", body.clone())
+        .await?;
+    let accepted = t0.elapsed();
+    let (res, _) = muquc::UploadResponse::decode_xml(&reply.body, &Limits::default())?;
+    let Some(reception) = res.body.reception_number else {
+        bail!(
+            "upload refused (HTTP {}): {:?} {:?}",
+            reply.status,
+            res.header.error_code,
+            res.header.error_message
+        );
+    };
+    let ask = muquc::ResultRequest {
+        header: muquc::ResultRequestHeader {
+            medical_institution_code: facility.as_str().into(),
+            arbitrary_file_identifier: None,
+        },
+        body: muquc::ResultRequestBody {
+            reception_number: reception.clone(),
+        },
+    }
+    .encode_xml(Encoding::Utf8);
+    let mut polls = 0u32;
+    let (result, result_bytes) = loop {
+        let reply = conn
+            .post("/oqs/v1/bulk/result", "application/xml", ask.clone())
+            .await?;
+        let (res, _) = muquc::ResultResponse::decode_xml(&reply.body, &Limits::bulk())?;
+        match res.header.segment_of_result.as_str() {
+            "2" => {
+                polls += 1;
+                if t0.elapsed() > Duration::from_secs(600) {
+                    bail!("bulk check {reception} still processing after 10 minutes");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            "1" => break (res, reply.body.len()),
+            other => bail!(
+                "bulk check {reception} ended with SegmentOfResult {other}: {:?}",
+                res.header.error_message
+            ),
+        }
+    };
+    let completed = t0.elapsed();
+    if result.body.units.len() != patients {
+        bail!("{} units for {patients} patients", result.body.units.len());
+    }
+    let report = BulkReport {
+        scenario: "bulk",
+        patients,
+        accepted_ms: accepted.as_secs_f64() * 1000.0,
+        completed_ms: completed.as_secs_f64() * 1000.0,
+        polls_processing: polls,
+        units: result.body.units.len(),
+        normal: result
+            .header
+            .number_of_normal_processing
+            .unwrap_or_default(),
+        errors: result.header.number_of_error.unwrap_or_default(),
+        request_bytes: body.len(),
+        result_bytes,
+        database: store.backend_name().into(),
+        people: store.count(onshi_store::CountedTable::Person).await?,
+        machine: machine(),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        eprintln!(
+            "bulk: {} patients accepted in {:.1} ms, complete (02res with every unit) in {:.1} ms; \
+             {} normal, {} errors; upload {} bytes, result {} bytes",
+            report.patients,
+            report.accepted_ms,
+            report.completed_ms,
+            report.normal,
+            report.errors,
+            report.request_bytes,
+            report.result_bytes
+        );
+    }
+    Ok(())
 }
 
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {

@@ -303,6 +303,163 @@ impl Store {
         }
     }
 
+    /// [`Store::find_by_card`] for many queries in one statement: one list per query, in
+    /// query order.
+    pub async fn find_by_cards(
+        &self,
+        queries: &[CardQuery],
+    ) -> Result<Vec<Vec<QualificationRecord>>> {
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, v) = (s.clone(), queries.to_vec());
+                blocking(move || s.find_by_cards(&v)).await
+            }
+            Backend::Postgres(p) => p.find_by_cards(queries).await,
+        }
+    }
+
+    /// Everyone who holds or held a qualification under this card data (no birthdate).
+    pub async fn holders(&self, q: &HolderQuery) -> Result<Vec<Holder>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.holders(q),
+            Backend::Postgres(p) => p.holders(q).await,
+        }
+    }
+
+    /// Registers a facility's 照会番号 for a person, replacing the one it had.
+    pub async fn register_reference_number(
+        &self,
+        facility: &MedicalInstitutionCode,
+        person_id: i64,
+        reference_number: &str,
+        at: JstDateTime,
+    ) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                s.register_reference_number(facility.as_str(), person_id, reference_number, at)
+            }
+            Backend::Postgres(p) => {
+                p.register_reference_number(facility.as_str(), person_id, reference_number, at)
+                    .await
+            }
+        }
+    }
+
+    /// The facility's 照会番号 of these people (those that have one), by person id.
+    pub async fn reference_numbers(
+        &self,
+        facility: &MedicalInstitutionCode,
+        person_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, String>> {
+        if person_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        match &self.backend {
+            Backend::Sqlite(s) => s.reference_numbers(facility.as_str(), person_ids),
+            Backend::Postgres(p) => p.reference_numbers(facility.as_str(), person_ids).await,
+        }
+    }
+
+    /// Stores a new bulk job with its upload; returns once committed.
+    pub async fn create_bulk_job(&self, job: &BulkJob, request: &[u8]) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, j, r) = (s.clone(), job.clone(), request.to_vec());
+                blocking(move || s.create_bulk_job(&j, &r)).await
+            }
+            Backend::Postgres(p) => p.create_bulk_job(job, request).await,
+        }
+    }
+
+    pub async fn bulk_job(&self, reception_number: &str) -> Result<Option<BulkJob>> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, r) = (s.clone(), reception_number.to_string());
+                blocking(move || s.bulk_job(&r)).await
+            }
+            Backend::Postgres(p) => p.bulk_job(reception_number).await,
+        }
+    }
+
+    /// The upload of a bulk job, as received.
+    pub async fn bulk_request(&self, reception_number: &str) -> Result<Option<Vec<u8>>> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, r) = (s.clone(), reception_number.to_string());
+                blocking(move || s.bulk_request(&r)).await
+            }
+            Backend::Postgres(p) => p.bulk_request(reception_number).await,
+        }
+    }
+
+    /// Reception numbers of the jobs still processing, oldest first.
+    pub async fn unfinished_bulk_jobs(&self) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.unfinished_bulk_jobs()).await
+            }
+            Backend::Postgres(p) => p.unfinished_bulk_jobs().await,
+        }
+    }
+
+    /// How many units of a job are stored (the next unit's sequence number).
+    pub async fn bulk_units_done(&self, reception_number: &str) -> Result<i64> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, r) = (s.clone(), reception_number.to_string());
+                blocking(move || s.bulk_units_done(&r)).await
+            }
+            Backend::Postgres(p) => p.bulk_units_done(reception_number).await,
+        }
+    }
+
+    /// Writes a chunk of results and its history rows in one transaction. Fails (and
+    /// writes nothing) if any of its units is already stored.
+    pub async fn write_bulk_chunk(&self, chunk: BulkChunk) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.write_bulk_chunk(&chunk)).await
+            }
+            Backend::Postgres(p) => p.write_bulk_chunk(&chunk).await,
+        }
+    }
+
+    /// Marks a job that cannot be completed as failed.
+    pub async fn fail_bulk_job(
+        &self,
+        reception_number: &str,
+        error_code: &str,
+        at: JstDateTime,
+    ) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, r, c) = (
+                    s.clone(),
+                    reception_number.to_string(),
+                    error_code.to_string(),
+                );
+                blocking(move || s.fail_bulk_job(&r, &c, at)).await
+            }
+            Backend::Postgres(p) => p.fail_bulk_job(reception_number, error_code, at).await,
+        }
+    }
+
+    /// The stored units of a job, in upload order.
+    pub async fn bulk_units(&self, reception_number: &str) -> Result<Vec<Vec<u8>>> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let (s, r) = (s.clone(), reception_number.to_string());
+                blocking(move || s.bulk_units(&r)).await
+            }
+            Backend::Postgres(p) => p.bulk_units(reception_number).await,
+        }
+    }
+
     async fn submit(&self, op: WriteOp) -> Result<bool> {
         match &self.backend {
             Backend::Sqlite(s) => s.submit(op).await,
@@ -503,6 +660,83 @@ impl Store {
             Backend::Postgres(p) => p.sample_card_keys(n).await,
         }
     }
+}
+
+/// What a 照会番号 registration searches for: card data without a birthdate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderQuery {
+    pub insurer_number: String,
+    pub symbol_norm: String,
+    pub number_norm: String,
+    pub branch: Option<u8>,
+}
+
+/// A person holding (or having held) a qualification under some card data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub person_id: i64,
+    pub qualification_date: Ymd,
+    pub disqualification_date: Option<Ymd>,
+}
+
+/// Where a bulk check stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkState {
+    Processing,
+    Done,
+    Failed,
+}
+
+impl BulkState {
+    pub fn code(self) -> &'static str {
+        match self {
+            BulkState::Processing => "processing",
+            BulkState::Done => "done",
+            BulkState::Failed => "failed",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<BulkState> {
+        match code {
+            "processing" => Some(BulkState::Processing),
+            "done" => Some(BulkState::Done),
+            "failed" => Some(BulkState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A bulk check (一括照会) as stored. The upload itself is stored beside it
+/// ([`Store::create_bulk_job`], [`Store::bulk_request`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkJob {
+    pub reception_number: String,
+    pub facility_code: String,
+    pub received_at: JstDateTime,
+    pub confirmation_date: String,
+    pub arbitrary_file_identifier: Option<String>,
+    pub state: BulkState,
+    /// Patients in the upload.
+    pub total: i64,
+    /// Units answered with ProcessingResultStatus 1 / 2 so far.
+    pub normal: i64,
+    pub errors: i64,
+    /// Why the job failed (state `Failed`).
+    pub error_code: Option<String>,
+    pub finished_at: Option<JstDateTime>,
+}
+
+/// The next results of a bulk check, written in one transaction: units `first_seq..`
+/// (stored unit bodies), their history rows, and the counts; `finished_at` closes the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkChunk {
+    pub reception_number: String,
+    pub first_seq: i64,
+    pub units: Vec<Vec<u8>>,
+    pub records: Vec<VerificationRecord>,
+    pub normal: i64,
+    pub errors: i64,
+    pub finished_at: Option<JstDateTime>,
 }
 
 /// Tables whose size is reported by `count`.

@@ -11,7 +11,13 @@ pub struct SqliteMigration {
     pub history: Option<&'static str>,
 }
 
-pub const MIGRATION_NAMES: &[&str] = &["0001_init", "0002_cards", "0003_card_use", "0005_consent"];
+pub const MIGRATION_NAMES: &[&str] = &[
+    "0001_init",
+    "0002_cards",
+    "0003_card_use",
+    "0004_reference_bulk",
+    "0005_consent",
+];
 
 pub(crate) const SQLITE: &[SqliteMigration] = &[
     SqliteMigration {
@@ -29,6 +35,13 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
         main: include_str!("../migrations/sqlite/0003_card_use.sql"),
         history: Some(include_str!(
             "../migrations/sqlite/0003_card_use.history.sql"
+        )),
+    },
+    SqliteMigration {
+        name: "0004_reference_bulk",
+        main: include_str!("../migrations/sqlite/0004_reference_bulk.sql"),
+        history: Some(include_str!(
+            "../migrations/sqlite/0004_reference_bulk.history.sql"
         )),
     },
     SqliteMigration {
@@ -52,6 +65,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0003_card_use",
         include_str!("../migrations/postgres/0003_card_use.sql"),
+    ),
+    (
+        "0004_reference_bulk",
+        include_str!("../migrations/postgres/0004_reference_bulk.sql"),
     ),
     (
         "0005_consent",

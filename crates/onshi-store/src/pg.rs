@@ -4,8 +4,9 @@
 
 use crate::rows::{self, QualificationValues};
 use crate::{
-    CardKey, CardQuery, CardRecord, ConsentRecord, CountedTable, PopulationSlice,
-    QualificationRecord, Result, StoreError, VerificationRecord, WriteOp,
+    BulkChunk, BulkJob, CardKey, CardQuery, CardRecord, ConsentRecord, CountedTable, Holder,
+    HolderQuery, PopulationSlice, QualificationRecord, Result, StoreError, VerificationRecord,
+    WriteOp,
 };
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -13,6 +14,7 @@ use futures_util::SinkExt;
 use onshi_core::date::JstDateTime;
 use onshi_core::ids::MedicalInstitutionCode;
 use onshi_core::model::{Facility, Insurer, Person};
+use std::collections::HashMap;
 use std::collections::HashSet;
 use std::str::FromStr;
 use tokio::sync::{mpsc, oneshot};
@@ -469,6 +471,209 @@ impl PgStore {
         rs.iter().map(rows::verification).collect()
     }
 
+    pub(crate) async fn find_by_cards(
+        &self,
+        queries: &[CardQuery],
+    ) -> Result<Vec<Vec<QualificationRecord>>> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(rows::FIND_BY_CARDS_PG).await?;
+        let index: Vec<i64> = (0..queries.len() as i64).collect();
+        let ins: Vec<&str> = queries.iter().map(|q| q.insurer_number.as_str()).collect();
+        let num: Vec<&str> = queries.iter().map(|q| q.number_norm.as_str()).collect();
+        let sym: Vec<&str> = queries.iter().map(|q| q.symbol_norm.as_str()).collect();
+        let bd: Vec<String> = queries.iter().map(|q| q.birthdate.to_wire()).collect();
+        let br: Vec<Option<i64>> = queries.iter().map(|q| q.branch.map(i64::from)).collect();
+        let found = client
+            .query(&stmt, &[&index, &ins, &num, &sym, &bd, &br])
+            .await?;
+        let mut out: Vec<Vec<QualificationRecord>> = vec![Vec::new(); queries.len()];
+        let mut with_specific = Vec::new();
+        for r in &found {
+            let i: i64 = r.try_get(rows::FIND_BY_CARDS_KEY_COLUMN)?;
+            let (rec, has_specific) = rows::qualification_record(r)?;
+            let slot = usize::try_from(i)
+                .ok()
+                .and_then(|i| out.get_mut(i))
+                .ok_or_else(|| StoreError::Corrupt(format!("bulk lookup key {i}")))?;
+            if has_specific {
+                with_specific.push(rec.qualification.id);
+            }
+            slot.push(rec);
+        }
+        if !with_specific.is_empty() {
+            let stmt = client.prepare_cached(rows::SPECIFIC_FOR_MANY_PG).await?;
+            let mut by_qualification: HashMap<i64, Vec<_>> = HashMap::new();
+            for r in client.query(&stmt, &[&with_specific]).await? {
+                let d = rows::specific_disease(&r)?;
+                by_qualification
+                    .entry(d.qualification_id)
+                    .or_default()
+                    .push(d);
+            }
+            for rec in out.iter_mut().flatten() {
+                if let Some(d) = by_qualification.get(&rec.qualification.id) {
+                    rec.specific_diseases = d.clone();
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn holders(&self, q: &HolderQuery) -> Result<Vec<Holder>> {
+        let has_branch = i64::from(q.branch.is_some());
+        let branch = q.branch.map(i64::from).unwrap_or(-1);
+        self.query_all(
+            rows::HOLDERS,
+            &[
+                &q.insurer_number,
+                &q.number_norm,
+                &q.symbol_norm,
+                &has_branch,
+                &branch,
+            ],
+            rows::holder,
+        )
+        .await
+    }
+
+    pub(crate) async fn register_reference_number(
+        &self,
+        facility: &str,
+        person_id: i64,
+        reference_number: &str,
+        at: JstDateTime,
+    ) -> Result<()> {
+        self.execute(
+            rows::UPSERT_REFERENCE_NUMBER,
+            &[&facility, &person_id, &reference_number, &at.unix_micros()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn reference_numbers(
+        &self,
+        facility: &str,
+        person_ids: &[i64],
+    ) -> Result<HashMap<i64, String>> {
+        let ids = person_ids.to_vec();
+        let found = self
+            .query_all(rows::REFERENCE_NUMBERS_PG, &[&facility, &ids], |r| {
+                Ok((r.try_get::<_, i64>(0)?, r.try_get::<_, String>(1)?))
+            })
+            .await?;
+        Ok(found.into_iter().collect())
+    }
+
+    pub(crate) async fn create_bulk_job(&self, j: &BulkJob, request: &[u8]) -> Result<()> {
+        self.execute(
+            rows::INSERT_BULK_JOB,
+            &[
+                &j.reception_number,
+                &j.facility_code,
+                &j.received_at.unix_micros(),
+                &j.confirmation_date,
+                &j.arbitrary_file_identifier,
+                &j.state.code(),
+                &j.total,
+                &j.normal,
+                &j.errors,
+                &j.error_code,
+                &j.finished_at.map(JstDateTime::unix_micros),
+                &request,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn bulk_job(&self, reception_number: &str) -> Result<Option<BulkJob>> {
+        Ok(self
+            .query_all(rows::BULK_JOB, &[&reception_number], rows::bulk_job)
+            .await?
+            .pop())
+    }
+
+    pub(crate) async fn bulk_request(&self, reception_number: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .query_all(rows::BULK_REQUEST, &[&reception_number], |r| {
+                Ok(r.try_get::<_, Vec<u8>>(0)?)
+            })
+            .await?
+            .pop())
+    }
+
+    pub(crate) async fn unfinished_bulk_jobs(&self) -> Result<Vec<String>> {
+        self.query_all(rows::UNFINISHED_BULK_JOBS, &[], |r| {
+            Ok(r.try_get::<_, String>(0)?)
+        })
+        .await
+    }
+
+    pub(crate) async fn bulk_units_done(&self, reception_number: &str) -> Result<i64> {
+        let n = self
+            .query_all(rows::BULK_UNITS_DONE, &[&reception_number], |r| {
+                Ok(r.try_get::<_, i64>(0)?)
+            })
+            .await?;
+        Ok(n.first().copied().unwrap_or(0))
+    }
+
+    pub(crate) async fn bulk_units(&self, reception_number: &str) -> Result<Vec<Vec<u8>>> {
+        self.query_all(rows::BULK_UNITS, &[&reception_number], |r| {
+            Ok(r.try_get::<_, Vec<u8>>(0)?)
+        })
+        .await
+    }
+
+    pub(crate) async fn write_bulk_chunk(&self, c: &BulkChunk) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let seqs: Vec<i64> = (0..c.units.len() as i64).map(|n| c.first_seq + n).collect();
+        let units: Vec<&[u8]> = c.units.iter().map(Vec::as_slice).collect();
+        tx.execute(
+            rows::INSERT_BULK_UNITS_PG,
+            &[&c.reception_number, &seqs, &units],
+        )
+        .await?;
+        let records: Vec<&VerificationRecord> = c.records.iter().collect();
+        insert_verifications(&tx, INSERT_VERIFICATIONS, &records).await?;
+        let advanced = tx
+            .execute(
+                rows::ADVANCE_BULK_JOB,
+                &[
+                    &c.normal,
+                    &c.errors,
+                    &i64::from(c.finished_at.is_some()),
+                    &c.finished_at.map(JstDateTime::unix_micros),
+                    &c.reception_number,
+                ],
+            )
+            .await?;
+        if advanced != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "bulk job {} is not processing",
+                c.reception_number
+            )));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn fail_bulk_job(
+        &self,
+        reception_number: &str,
+        error_code: &str,
+        at: JstDateTime,
+    ) -> Result<()> {
+        self.execute(
+            rows::FAIL_BULK_JOB,
+            &[&error_code, &at.unix_micros(), &reception_number],
+        )
+        .await?;
+        Ok(())
+    }
+
     pub(crate) async fn count(&self, table: CountedTable) -> Result<i64> {
         let client = self.client().await?;
         Ok(client.query_one(table.sql(), &[]).await?.try_get(0)?)
@@ -658,6 +863,23 @@ async fn write_group(
             }
         }
     }
+    insert_verifications(&tx, stmt, &records).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Inserts history rows with one `UNNEST` statement ([`INSERT_VERIFICATIONS`]).
+async fn insert_verifications<T>(
+    tx: &tokio_postgres::Transaction<'_>,
+    stmt: &T,
+    records: &[&VerificationRecord],
+) -> Result<()>
+where
+    T: ?Sized + tokio_postgres::ToStatement,
+{
+    if records.is_empty() {
+        return Ok(());
+    }
     let col = |f: fn(&VerificationRecord) -> Option<String>| -> Vec<Option<String>> {
         records.iter().map(|r| f(r)).collect()
     };
@@ -707,6 +929,5 @@ async fn write_group(
         ],
     )
     .await?;
-    tx.commit().await?;
-    Ok(outcomes)
+    Ok(())
 }

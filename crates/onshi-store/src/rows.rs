@@ -43,22 +43,39 @@ pub(crate) const INSERT_LIMIT: &str = "INSERT INTO limit_certificate (qualificat
 pub(crate) const INSERT_SPECIFIC: &str = "INSERT INTO specific_disease (qualification_id, category, certificate_date, valid_start, valid_end, self_pay) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 
-/// The columns and joins of a qualification with its person, insurer and certificates,
-/// shared by the two lookups below (mapped by [`qualification_record`]).
-macro_rules! qualification_select {
+/// The columns of a qualification with its person, insurer and certificates, shared by
+/// the lookups below (mapped by [`qualification_record`]); [`qualification_joins`] names
+/// the tables.
+macro_rules! qualification_columns {
     () => {
-        "SELECT q.id, q.person_id, q.insurer_number, q.symbol, q.number, q.branch, q.personal_family, \
+        "q.id, q.person_id, q.insurer_number, q.symbol, q.number, q.branch, q.personal_family, \
          q.insured_name, q.card_classification, q.qualification_date, q.disqualification_date, q.reason_of_loss, \
          q.successor_id, q.certificate_issuance_date, q.card_valid_from, q.card_valid_to, q.income, q.has_specific, \
          p.name, p.name_kana, p.birthdate, p.sex, p.address, p.post_number, \
          i.name, i.kind, \
          e.certificate_date, e.valid_start, e.valid_end, e.contribution_ratio, \
-         l.classification, l.flag, l.certificate_date, l.valid_start, l.valid_end, l.long_term_date \
-         FROM qualification q \
-         JOIN person p ON p.id = q.person_id \
+         l.classification, l.flag, l.certificate_date, l.valid_start, l.valid_end, l.long_term_date"
+    };
+}
+
+/// The joins after `qualification q` (see [`qualification_columns`]).
+macro_rules! qualification_joins {
+    () => {
+        " JOIN person p ON p.id = q.person_id \
          JOIN insurer i ON i.number = q.insurer_number \
          LEFT JOIN elderly_recipient e ON e.qualification_id = q.id \
          LEFT JOIN limit_certificate l ON l.qualification_id = q.id "
+    };
+}
+
+macro_rules! qualification_select {
+    () => {
+        concat!(
+            "SELECT ",
+            qualification_columns!(),
+            " FROM qualification q",
+            qualification_joins!()
+        )
     };
 }
 
@@ -68,6 +85,95 @@ pub(crate) const FIND_BY_CARD: &str = concat!(
     "WHERE q.insurer_number = $1 AND q.number_norm = $2 AND q.symbol_norm = $3 AND p.birthdate = $4 \
      AND (CAST($5 AS BIGINT) = 0 OR q.branch = $6) ORDER BY q.id"
 );
+
+/// The many-keys form of [`FIND_BY_CARD`] (bulk checks): the keys come in a CTE `k(i, ins,
+/// num, sym, bd, br)` built per backend, `br` NULL when no branch was given; column 36 is
+/// the key's index. `k` drives the join (CROSS JOIN keeps SQLite from reordering it).
+macro_rules! find_by_cards {
+    ($keys:literal) => {
+        concat!(
+            $keys,
+            " SELECT ",
+            qualification_columns!(),
+            ", k.i FROM k CROSS JOIN qualification q",
+            qualification_joins!(),
+            "WHERE q.insurer_number = k.ins AND q.number_norm = k.num AND q.symbol_norm = k.sym \
+             AND p.birthdate = k.bd AND (k.br IS NULL OR q.branch = k.br) ORDER BY k.i, q.id"
+        )
+    };
+}
+
+/// SQLite: the keys as one JSON array of `[ins, num, sym, bd, br]` in `$1`.
+pub(crate) const FIND_BY_CARDS_SQLITE: &str = find_by_cards!(
+    "WITH k AS (SELECT key AS i, json_extract(value, '$[0]') AS ins, json_extract(value, '$[1]') AS num, \
+     json_extract(value, '$[2]') AS sym, json_extract(value, '$[3]') AS bd, json_extract(value, '$[4]') AS br \
+     FROM json_each($1))"
+);
+
+/// PostgreSQL: the keys as parallel arrays.
+pub(crate) const FIND_BY_CARDS_PG: &str = find_by_cards!(
+    "WITH k AS (SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
+     AS k(i, ins, num, sym, bd, br))"
+);
+
+/// Index of the key in a [`FIND_BY_CARDS_SQLITE`] / [`FIND_BY_CARDS_PG`] row.
+pub(crate) const FIND_BY_CARDS_KEY_COLUMN: usize = 36;
+
+pub(crate) const SPECIFIC_FOR_MANY_SQLITE: &str = "SELECT qualification_id, category, certificate_date, valid_start, valid_end, self_pay \
+     FROM specific_disease WHERE qualification_id IN (SELECT value FROM json_each($1)) ORDER BY id";
+
+pub(crate) const SPECIFIC_FOR_MANY_PG: &str = "SELECT qualification_id, category, certificate_date, valid_start, valid_end, self_pay \
+     FROM specific_disease WHERE qualification_id = ANY($1::bigint[]) ORDER BY id";
+
+/// Holders of a card (no birthdate: 照会番号 registration). `$4` = 1 when a branch was given.
+pub(crate) const HOLDERS: &str = "SELECT q.person_id, q.qualification_date, q.disqualification_date FROM qualification q \
+     WHERE q.insurer_number = $1 AND q.number_norm = $2 AND q.symbol_norm = $3 \
+     AND (CAST($4 AS BIGINT) = 0 OR q.branch = $5) ORDER BY q.id";
+
+pub(crate) const UPSERT_REFERENCE_NUMBER: &str = "INSERT INTO reference_number (facility_code, person_id, reference_number, registered_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (facility_code, person_id) DO UPDATE \
+     SET reference_number = excluded.reference_number, registered_at = excluded.registered_at";
+
+pub(crate) const REFERENCE_NUMBERS_SQLITE: &str = "SELECT person_id, reference_number FROM reference_number \
+     WHERE facility_code = $1 AND person_id IN (SELECT value FROM json_each($2))";
+
+pub(crate) const REFERENCE_NUMBERS_PG: &str = "SELECT person_id, reference_number FROM reference_number \
+     WHERE facility_code = $1 AND person_id = ANY($2::bigint[])";
+
+pub(crate) const INSERT_BULK_JOB: &str = "INSERT INTO bulk_job (reception_number, facility_code, received_at, confirmation_date, \
+     arbitrary_file_identifier, state, total, normal, errors, error_code, finished_at, request) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+pub(crate) const BULK_JOB: &str = "SELECT reception_number, facility_code, received_at, confirmation_date, \
+     arbitrary_file_identifier, state, total, normal, errors, error_code, finished_at \
+     FROM bulk_job WHERE reception_number = $1";
+
+pub(crate) const BULK_REQUEST: &str = "SELECT request FROM bulk_job WHERE reception_number = $1";
+
+pub(crate) const UNFINISHED_BULK_JOBS: &str =
+    "SELECT reception_number FROM bulk_job WHERE state = 'processing' ORDER BY received_at";
+
+pub(crate) const BULK_UNITS_DONE: &str =
+    "SELECT COUNT(*) FROM bulk_unit WHERE reception_number = $1";
+
+pub(crate) const BULK_UNITS: &str =
+    "SELECT unit FROM bulk_unit WHERE reception_number = $1 ORDER BY seq";
+
+pub(crate) const INSERT_BULK_UNIT: &str =
+    "INSERT INTO bulk_unit (reception_number, seq, unit) VALUES ($1, $2, $3)";
+
+pub(crate) const INSERT_BULK_UNITS_PG: &str = "INSERT INTO bulk_unit (reception_number, seq, unit) \
+     SELECT $1, * FROM UNNEST($2::bigint[], $3::bytea[])";
+
+/// Adds a chunk's counts (`$1` normal, `$2` errors); `$3` = 1 finishes the job (at `$4`).
+/// (Placeholders are numbered in order of first use, which SQLite requires.)
+pub(crate) const ADVANCE_BULK_JOB: &str = "UPDATE bulk_job SET normal = normal + $1, errors = errors + $2, \
+     state = CASE WHEN CAST($3 AS BIGINT) = 1 THEN 'done' ELSE state END, finished_at = $4 \
+     WHERE reception_number = $5 AND state = 'processing'";
+
+/// `$1` error code, `$2` time, `$3` reception number.
+pub(crate) const FAIL_BULK_JOB: &str = "UPDATE bulk_job SET state = 'failed', error_code = $1, finished_at = $2 \
+     WHERE reception_number = $3 AND state = 'processing'";
 
 pub(crate) const SPECIFIC_FOR: &str = "SELECT qualification_id, category, certificate_date, valid_start, valid_end, self_pay \
      FROM specific_disease WHERE qualification_id = $1 ORDER BY id";
@@ -487,5 +593,103 @@ pub(crate) fn consent(
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect(),
+    }
+}
+
+pub(crate) fn bulk_job<R: Row>(row: &R) -> Result<crate::BulkJob> {
+    let c = Cols { row };
+    let state = c.text(5)?;
+    Ok(crate::BulkJob {
+        reception_number: c.text(0)?,
+        facility_code: c.text(1)?,
+        received_at: JstDateTime::from_unix_micros(c.int(2)?),
+        confirmation_date: c.text(3)?,
+        arbitrary_file_identifier: c.opt_text(4)?,
+        state: crate::BulkState::from_code(&state)
+            .ok_or_else(|| corrupt("bulk job state", state))?,
+        total: c.int(6)?,
+        normal: c.int(7)?,
+        errors: c.int(8)?,
+        error_code: c.opt_text(9)?,
+        finished_at: c.row.int(10)?.map(JstDateTime::from_unix_micros),
+    })
+}
+
+pub(crate) fn holder<R: Row>(row: &R) -> Result<crate::Holder> {
+    let c = Cols { row };
+    Ok(crate::Holder {
+        person_id: c.int(0)?,
+        qualification_date: c.ymd(1)?,
+        disqualification_date: c.opt_ymd(2)?,
+    })
+}
+
+/// A JSON string literal (for the SQLite `json_each` parameters).
+pub(crate) fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The keys of a bulk lookup as the JSON array [`FIND_BY_CARDS_SQLITE`] reads.
+pub(crate) fn card_queries_json(queries: &[crate::CardQuery]) -> String {
+    let mut out = String::with_capacity(queries.len() * 48 + 2);
+    out.push('[');
+    for (n, q) in queries.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        json_string(&mut out, &q.insurer_number);
+        out.push(',');
+        json_string(&mut out, &q.number_norm);
+        out.push(',');
+        json_string(&mut out, &q.symbol_norm);
+        out.push(',');
+        json_string(&mut out, &q.birthdate.to_wire());
+        out.push(',');
+        match q.branch {
+            Some(b) => out.push_str(&b.to_string()),
+            None => out.push_str("null"),
+        }
+        out.push(']');
+    }
+    out.push(']');
+    out
+}
+
+/// Integers as a JSON array.
+pub(crate) fn ids_json(ids: &[i64]) -> String {
+    let mut out = String::with_capacity(ids.len() * 8 + 2);
+    out.push('[');
+    for (n, id) in ids.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(&id.to_string());
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_parameters_escape_what_json_needs() {
+        let mut s = String::new();
+        super::json_string(&mut s, "a\"b\\c\u{1}記号");
+        assert_eq!(s, "\"a\\\"b\\\\c\\u0001記号\"");
+        assert_eq!(super::ids_json(&[1, 22, 333]), "[1,22,333]");
+        assert_eq!(super::ids_json(&[]), "[]");
     }
 }

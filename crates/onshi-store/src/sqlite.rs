@@ -12,13 +12,15 @@
 
 use crate::rows::{self, QualificationValues};
 use crate::{
-    CardKey, CardQuery, CardRecord, ConsentRecord, CountedTable, PopulationSlice,
-    QualificationRecord, Result, StoreError, VerificationRecord, WriteOp,
+    BulkChunk, BulkJob, CardKey, CardQuery, CardRecord, ConsentRecord, CountedTable, Holder,
+    HolderQuery, PopulationSlice, QualificationRecord, Result, StoreError, VerificationRecord,
+    WriteOp,
 };
 use onshi_core::date::JstDateTime;
 use onshi_core::ids::MedicalInstitutionCode;
 use onshi_core::model::{Facility, Insurer, Person};
 use rusqlite::{Connection, OpenFlags, params};
+use std::collections::HashMap;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -512,6 +514,188 @@ impl SqliteStore {
         Ok(out)
     }
 
+    pub(crate) fn find_by_cards(
+        &self,
+        queries: &[CardQuery],
+    ) -> Result<Vec<Vec<QualificationRecord>>> {
+        let keys = rows::card_queries_json(queries);
+        let mut out: Vec<Vec<QualificationRecord>> = vec![Vec::new(); queries.len()];
+        let mut with_specific = Vec::new();
+        let conn = self.reader();
+        {
+            let mut stmt = conn.prepare_cached(rows::FIND_BY_CARDS_SQLITE)?;
+            let mut rs = stmt.query([keys])?;
+            while let Some(r) = rs.next()? {
+                let i = r.get::<_, i64>(rows::FIND_BY_CARDS_KEY_COLUMN)?;
+                let (rec, has_specific) = rows::qualification_record(r)?;
+                let slot = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| out.get_mut(i))
+                    .ok_or_else(|| StoreError::Corrupt(format!("bulk lookup key {i}")))?;
+                if has_specific {
+                    with_specific.push(rec.qualification.id);
+                }
+                slot.push(rec);
+            }
+        }
+        if !with_specific.is_empty() {
+            let mut by_qualification: HashMap<i64, Vec<_>> = HashMap::new();
+            let mut stmt = conn.prepare_cached(rows::SPECIFIC_FOR_MANY_SQLITE)?;
+            let mut rs = stmt.query([rows::ids_json(&with_specific)])?;
+            while let Some(r) = rs.next()? {
+                let d = rows::specific_disease(r)?;
+                by_qualification
+                    .entry(d.qualification_id)
+                    .or_default()
+                    .push(d);
+            }
+            for rec in out.iter_mut().flatten() {
+                if let Some(d) = by_qualification.get(&rec.qualification.id) {
+                    rec.specific_diseases = d.clone();
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn holders(&self, q: &HolderQuery) -> Result<Vec<Holder>> {
+        self.query_all(
+            rows::HOLDERS,
+            params![
+                q.insurer_number,
+                q.number_norm,
+                q.symbol_norm,
+                i64::from(q.branch.is_some()),
+                q.branch.map(i64::from).unwrap_or(-1)
+            ],
+            |r| rows::holder(r),
+        )
+    }
+
+    pub(crate) fn register_reference_number(
+        &self,
+        facility: &str,
+        person_id: i64,
+        reference_number: &str,
+        at: JstDateTime,
+    ) -> Result<()> {
+        self.execute_admin(
+            rows::UPSERT_REFERENCE_NUMBER,
+            params![facility, person_id, reference_number, at.unix_micros()],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn reference_numbers(
+        &self,
+        facility: &str,
+        person_ids: &[i64],
+    ) -> Result<HashMap<i64, String>> {
+        let found = self.query_all(
+            rows::REFERENCE_NUMBERS_SQLITE,
+            params![facility, rows::ids_json(person_ids)],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )?;
+        Ok(found.into_iter().collect())
+    }
+
+    pub(crate) fn create_bulk_job(&self, j: &BulkJob, request: &[u8]) -> Result<()> {
+        self.execute_admin(
+            rows::INSERT_BULK_JOB,
+            params![
+                j.reception_number,
+                j.facility_code,
+                j.received_at.unix_micros(),
+                j.confirmation_date,
+                j.arbitrary_file_identifier,
+                j.state.code(),
+                j.total,
+                j.normal,
+                j.errors,
+                j.error_code,
+                j.finished_at.map(JstDateTime::unix_micros),
+                request
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn bulk_job(&self, reception_number: &str) -> Result<Option<BulkJob>> {
+        Ok(self
+            .query_all(rows::BULK_JOB, [reception_number], |r| rows::bulk_job(r))?
+            .pop())
+    }
+
+    pub(crate) fn bulk_request(&self, reception_number: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .query_all(rows::BULK_REQUEST, [reception_number], |r| {
+                Ok(r.get::<_, Vec<u8>>(0)?)
+            })?
+            .pop())
+    }
+
+    pub(crate) fn unfinished_bulk_jobs(&self) -> Result<Vec<String>> {
+        self.query_all(rows::UNFINISHED_BULK_JOBS, [], |r| {
+            Ok(r.get::<_, String>(0)?)
+        })
+    }
+
+    pub(crate) fn bulk_units_done(&self, reception_number: &str) -> Result<i64> {
+        Ok(self
+            .reader()
+            .query_row(rows::BULK_UNITS_DONE, [reception_number], |r| r.get(0))?)
+    }
+
+    pub(crate) fn bulk_units(&self, reception_number: &str) -> Result<Vec<Vec<u8>>> {
+        self.query_all(rows::BULK_UNITS, [reception_number], |r| {
+            Ok(r.get::<_, Vec<u8>>(0)?)
+        })
+    }
+
+    pub(crate) fn write_bulk_chunk(&self, c: &BulkChunk) -> Result<()> {
+        let mut conn = self.admin();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(rows::INSERT_BULK_UNIT)?;
+            for (n, unit) in c.units.iter().enumerate() {
+                let seq = c.first_seq + n as i64;
+                stmt.execute(params![c.reception_number, seq, unit])?;
+            }
+            let mut stmt = tx.prepare_cached(rows::INSERT_VERIFICATION)?;
+            for r in &c.records {
+                insert_verification(&mut stmt, r)?;
+            }
+            let advanced = tx.prepare_cached(rows::ADVANCE_BULK_JOB)?.execute(params![
+                c.normal,
+                c.errors,
+                i64::from(c.finished_at.is_some()),
+                c.finished_at.map(JstDateTime::unix_micros),
+                c.reception_number
+            ])?;
+            if advanced != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "bulk job {} is not processing",
+                    c.reception_number
+                )));
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn fail_bulk_job(
+        &self,
+        reception_number: &str,
+        error_code: &str,
+        at: JstDateTime,
+    ) -> Result<()> {
+        self.execute_admin(
+            rows::FAIL_BULK_JOB,
+            params![error_code, at.unix_micros(), reception_number],
+        )?;
+        Ok(())
+    }
+
     pub(crate) fn count(&self, table: CountedTable) -> Result<i64> {
         Ok(self.reader().query_row(table.sql(), [], |r| r.get(0))?)
     }
@@ -660,30 +844,38 @@ fn write_group(conn: &mut Connection, group: &[WriteJob]) -> Result<Vec<bool>> {
                 }
             };
             outcomes.push(outcome);
-            stmt.execute(params![
-                r.request_id,
-                r.facility_code,
-                r.checked_at.unix_micros(),
-                r.confirmation_date,
-                r.reference_classification,
-                r.insurer_number,
-                r.symbol,
-                r.number,
-                r.branch,
-                r.birthdate,
-                r.arbitrary_file_identifier,
-                r.processing_status,
-                r.error_code,
-                r.validity.map(|v| v.code()),
-                r.person_id,
-                r.qualification_id,
-                r.identity_method,
-                r.card_serial,
-                r.card_profile,
-                r.consents
-            ])?;
+            insert_verification(&mut stmt, r)?;
         }
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+fn insert_verification(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    r: &VerificationRecord,
+) -> Result<()> {
+    stmt.execute(params![
+        r.request_id,
+        r.facility_code,
+        r.checked_at.unix_micros(),
+        r.confirmation_date,
+        r.reference_classification,
+        r.insurer_number,
+        r.symbol,
+        r.number,
+        r.branch,
+        r.birthdate,
+        r.arbitrary_file_identifier,
+        r.processing_status,
+        r.error_code,
+        r.validity.map(|v| v.code()),
+        r.person_id,
+        r.qualification_id,
+        r.identity_method,
+        r.card_serial,
+        r.card_profile,
+        r.consents
+    ])?;
+    Ok(())
 }

@@ -62,6 +62,15 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     try_spawn(opts).await.expect("spawn test app")
 }
 
+async fn start_central(
+    data: &DataDir,
+    store: &Store,
+    clock: &Arc<FixedClock>,
+) -> anyhow::Result<RunningCentral> {
+    let config = central_config(data, store, clock, "127.0.0.1:0".parse()?)?;
+    Ok(onshi_central::start(config).await?)
+}
+
 async fn try_spawn(opts: Options) -> anyhow::Result<TestApp> {
     let dir = tempfile::tempdir()?;
     let data = DataDir::new(dir.path());
@@ -71,13 +80,7 @@ async fn try_spawn(opts: Options) -> anyhow::Result<TestApp> {
     let summary =
         provision::load_population(&store, SEED, opts.people, test_today(), |_| {}).await?;
     let clock = Arc::new(FixedClock::new(test_now()));
-    let central = onshi_central::start(central_config(
-        &data,
-        &store,
-        &clock,
-        "127.0.0.1:0".parse()?,
-    )?)
-    .await?;
+    let central = start_central(&data, &store, &clock).await?;
     Ok(TestApp {
         addr: central.addr,
         dir,
@@ -223,6 +226,16 @@ impl TestApp {
                 conn.execute_batch(SQL).expect("rename");
             }
         }
+    }
+
+    /// Starts central again on the same data directory and database (after
+    /// [`TestApp::stop_central`]), as a restart would; the address changes.
+    pub async fn start_central(&mut self) {
+        let central = start_central(&self.data, &self.store, &self.clock)
+            .await
+            .expect("restart central");
+        self.addr = central.addr;
+        self.central = Some(central);
     }
 
     /// Stops central but keeps the data directory and database (central "down").

@@ -42,6 +42,10 @@ pub(crate) mod input;
 pub(crate) mod output;
 #[macro_use]
 pub(crate) mod record;
+#[macro_use]
+pub(crate) mod envelope;
+pub mod muquc;
+pub mod siimm;
 pub mod siquc01;
 
 pub use error::WireError;
@@ -121,6 +125,17 @@ pub struct Limits {
     /// Deepest accepted element nesting (the root element is depth 1; for JSON each
     /// object or array is one level).
     pub max_depth: usize,
+}
+
+impl Limits {
+    /// Limits for bulk messages (`OQSmuquc`): 32 MiB, depth 16. A 10,000-patient
+    /// `OQSmuquc01req` is about 4 MiB and the matching `OQSmuquc02res` about 20 MiB.
+    pub fn bulk() -> Self {
+        Limits {
+            max_bytes: 32 * 1024 * 1024,
+            max_depth: 16,
+        }
+    }
 }
 
 impl Default for Limits {

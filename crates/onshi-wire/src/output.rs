@@ -24,6 +24,11 @@ pub(crate) trait Sink {
     fn open_list(&mut self, tag: &str);
     /// End of a list element.
     fn close_list(&mut self, tag: &str);
+    /// Start of a run of repeated elements without a wrapper: nothing in XML, `"tag":[`
+    /// in JSON. Each item is then written with `open_item(tag, false)`.
+    fn open_repeat(&mut self, tag: &str);
+    /// End of a run of repeated elements.
+    fn close_repeat(&mut self, tag: &str);
     /// Start of a list item. XML: `<item_tag>`. JSON: `{` when flat, or
     /// `{"item_tag":{` when `wrapped` (the `ResultList` shape).
     fn open_item(&mut self, item_tag: &str, wrapped: bool);
@@ -127,6 +132,8 @@ impl Sink for XmlSink {
     fn close_list(&mut self, tag: &str) {
         self.close_tag(tag);
     }
+    fn open_repeat(&mut self, _tag: &str) {}
+    fn close_repeat(&mut self, _tag: &str) {}
     fn open_item(&mut self, item_tag: &str, _wrapped: bool) {
         self.open_tag(item_tag);
     }
@@ -281,6 +288,12 @@ impl Sink for JsonSink {
     fn close_list(&mut self, _tag: &str) {
         self.buf.push(']');
         self.need_comma = true;
+    }
+    fn open_repeat(&mut self, tag: &str) {
+        self.open_list(tag);
+    }
+    fn close_repeat(&mut self, tag: &str) {
+        self.close_list(tag);
     }
     fn open_item(&mut self, item_tag: &str, wrapped: bool) {
         self.comma();

@@ -12,6 +12,8 @@
 //!   (the `SpecificDiseasesCertificateList` shape, `ons-interface.md` §11).
 //! * `wlist T`: the same in XML, an array of `{"Item":{…}}` in JSON (the `ResultList`
 //!   shape, §2.2).
+//! * `repeat T`: the element itself repeated, without a wrapper (`<Tag>…</Tag><Tag>…</Tag>`,
+//!   the bulk bodies, §3.1); an array of objects under `"Tag"` in JSON.
 
 use crate::WireError;
 use crate::input::Node;
@@ -59,6 +61,37 @@ pub(crate) fn read_wlist<T: Record>(out: &mut Vec<T>, list: &Node<'_>) -> Result
         }
     }
     Ok(())
+}
+
+/// Reads one occurrence of a `repeat` field: an element (XML, or a single JSON object),
+/// or a JSON array of anonymous items. An empty element means "absent" (crate rule).
+pub(crate) fn read_repeat<T: Record>(out: &mut Vec<T>, node: &Node<'_>) -> Result<(), WireError> {
+    if node.children.is_empty() {
+        return Ok(());
+    }
+    if node.children.iter().all(|c| c.name.is_empty()) {
+        for item in &node.children {
+            if !item.children.is_empty() {
+                out.push(T::from_node(item)?);
+            }
+        }
+        return Ok(());
+    }
+    out.push(T::from_node(node)?);
+    Ok(())
+}
+
+pub(crate) fn write_repeat<T: Record, S: Sink>(sink: &mut S, tag: &str, items: &[T]) {
+    if items.is_empty() {
+        return;
+    }
+    sink.open_repeat(tag);
+    for item in items {
+        sink.open_item(tag, false);
+        item.write_fields(sink);
+        sink.close_item(tag, false);
+    }
+    sink.close_repeat(tag);
 }
 
 pub(crate) fn write_list<T: Record, S: Sink>(sink: &mut S, tag: &str, items: &[T], wrapped: bool) {
@@ -131,6 +164,7 @@ macro_rules! record {
             /// optional text leaf directly in this record, in output order (nested
             /// groups and lists are not visited). Handy for filling or scrubbing.
             pub fn for_each_leaf_mut(&mut self, f: &mut dyn FnMut(&'static str, &mut Option<String>)) {
+                let _ = &f;
                 $( record!(@visit $kind f, $ftag, &mut self.$field); )*
             }
         }
@@ -141,6 +175,7 @@ macro_rules! record {
     (@ty group $ty:ty) => { Option<$ty> };
     (@ty list $ty:ty) => { Vec<$ty> };
     (@ty wlist $ty:ty) => { Vec<$ty> };
+    (@ty repeat $ty:ty) => { Vec<$ty> };
 
     (@read leaf $f:expr, $c:ident) => {
         if $f.is_none() {
@@ -164,6 +199,9 @@ macro_rules! record {
     };
     (@read wlist $f:expr, $c:ident, $ty:ty) => {
         $crate::record::read_wlist::<$ty>(&mut $f, $c)?
+    };
+    (@read repeat $f:expr, $c:ident, $ty:ty) => {
+        $crate::record::read_repeat::<$ty>(&mut $f, $c)?
     };
 
     (@check req $f:expr, $ftag:literal) => {
@@ -189,6 +227,9 @@ macro_rules! record {
     };
     (@write wlist $s:ident, $ftag:literal, $f:expr) => {
         $crate::record::write_list($s, $ftag, $f, true)
+    };
+    (@write repeat $s:ident, $ftag:literal, $f:expr) => {
+        $crate::record::write_repeat($s, $ftag, $f)
     };
 
     (@visit leaf $f:ident, $ftag:literal, $v:expr) => {

@@ -20,6 +20,13 @@ fn feed_all(bytes: &[u8]) {
         let _ = decode_request_json(bytes, &limits);
         let _ = decode_response_xml(bytes, &limits);
         let _ = decode_response_json(bytes, &limits);
+        let _ = onshi_wire::muquc::UploadRequest::decode_xml(bytes, &limits);
+        let _ = onshi_wire::muquc::UploadRequest::decode_json(bytes, &limits);
+        let _ = onshi_wire::muquc::ResultResponse::decode_xml(bytes, &limits);
+        let _ = onshi_wire::muquc::ResultRequest::decode_xml(bytes, &limits);
+        let _ = onshi_wire::muquc::BulkConfirmUnit::from_json(bytes, &limits);
+        let _ = onshi_wire::siimm::Request::decode_xml(bytes, &limits);
+        let _ = onshi_wire::siimm::Request::decode_json(bytes, &limits);
     }
 }
 
