@@ -97,7 +97,7 @@ impl CardService {
         })
     }
 
-    fn mac(&self, body: &[u8]) -> [u8; NONCE_MAC] {
+    pub(crate) fn mac(&self, body: &[u8]) -> [u8; NONCE_MAC] {
         let tag = hmac::sign(&self.key, body);
         let mut out = [0u8; NONCE_MAC];
         out.copy_from_slice(&tag.as_ref()[..NONCE_MAC]);
@@ -184,7 +184,7 @@ impl CardService {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -227,13 +227,13 @@ struct CardCheckRequest {
     consents: Consents,
 }
 
-fn facility_of(peer: &Peer) -> Result<MedicalInstitutionCode, CheckError> {
+pub(crate) fn facility_of(peer: &Peer) -> Result<MedicalInstitutionCode, CheckError> {
     peer.facility
         .clone()
         .map_err(CheckError::BadClientCertificate)
 }
 
-async fn enabled_facility(
+pub(crate) async fn enabled_facility(
     state: &AppState,
     code: &MedicalInstitutionCode,
     now: JstDateTime,
@@ -246,7 +246,7 @@ async fn enabled_facility(
     }
 }
 
-fn cards(state: &AppState) -> Result<&Arc<CardService>, CheckError> {
+pub(crate) fn cards(state: &AppState) -> Result<&Arc<CardService>, CheckError> {
     state.cards.as_ref().ok_or(CheckError::CardsDisabled)
 }
 
@@ -445,7 +445,7 @@ fn card_request(bytes: &[u8]) -> Result<CardCheckRequest, CheckError> {
     serde_json::from_slice(bytes).map_err(|e| CheckError::CardRequest(e.to_string()))
 }
 
-async fn read_body(state: &AppState, body: Body) -> Result<Bytes, CheckError> {
+pub(crate) async fn read_body(state: &AppState, body: Body) -> Result<Bytes, CheckError> {
     let max = state.limits.max_bytes;
     http_body_util::Limited::new(body, max)
         .collect()
@@ -477,7 +477,7 @@ fn refusal(mut rec: VerificationRecord, err: &CheckError) -> VerificationRecord 
     rec
 }
 
-fn card_error_answer(
+pub(crate) fn card_error_answer(
     err: &CheckError,
     facility: Option<&MedicalInstitutionCode>,
     on: Ymd,
@@ -490,7 +490,7 @@ fn card_error_answer(
     (res, status)
 }
 
-fn output_format(headers: &HeaderMap) -> Format {
+pub(crate) fn output_format(headers: &HeaderMap) -> Format {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -515,7 +515,7 @@ pub(crate) async fn check(
     let facility = facility_of(&peer).ok();
     let mut on = now.date();
     let outcome = card_check(&state, &peer, &headers, body, now, &request_id, &mut on).await;
-    let (res, status) = match outcome {
+    let (res, status, token) = match outcome {
         Ok(answer) => answer,
         Err((err, record)) => {
             if let (Some(rec), Some(_)) = (record, &facility)
@@ -525,10 +525,105 @@ pub(crate) async fn check(
                 let (res, status) = card_error_answer(&err, facility.as_ref(), on, now);
                 return render(res, format, status, &request_id);
             }
-            card_error_answer(&err, facility.as_ref(), on, now)
+            let (res, status) = card_error_answer(&err, facility.as_ref(), on, now);
+            (res, status, None)
         }
     };
-    render(res, format, status, &request_id)
+    let mut response = render(res, format, status, &request_id);
+    if let Some(t) = token.and_then(|t| axum::http::HeaderValue::from_str(&t).ok()) {
+        response
+            .headers_mut()
+            .insert(crate::consent::CONSENT_TOKEN_HEADER, t);
+    }
+    response
+}
+
+/// A card check's answer and the OQSCD036 codes of the consents it carries.
+pub(crate) struct CardAnswer {
+    pub response: siquc01::Response,
+    pub given: Vec<&'static str>,
+}
+
+/// The face-reader style answer for `decision` at `on`, with `consents` applied at
+/// `now`. Used for the check itself and again when consents follow it.
+pub(crate) fn card_answer(
+    decision: &engine::Decision,
+    facility_code: &MedicalInstitutionCode,
+    on: Ymd,
+    now: JstDateTime,
+    standing: CertificateStanding,
+    requested: Consents,
+) -> CardAnswer {
+    // In the grace period the card proves qualification only: no consent is taken.
+    let in_grace = matches!(standing, CertificateStanding::Grace { .. });
+    let mut consents = if in_grace {
+        Consents::default()
+    } else {
+        requested
+    };
+    let age = decision
+        .record
+        .as_ref()
+        .map(|r| r.person.birthdate.legal_age_on(on))
+        .unwrap_or(0);
+    if age < rules::HEALTH_CHECKUP_MIN_AGE {
+        consents.specific_health_checkups = false;
+    }
+    let limit = if consents.limit {
+        LimitConsentFlag::Consented
+    } else {
+        LimitConsentFlag::NotConsented
+    };
+    let mut results = Vec::new();
+    let mut given = Vec::new();
+    if let Some(r) = &decision.record {
+        let mut item = engine::result_item(r, on, limit, now);
+        if !consents.specific_diseases {
+            item.specific_diseases.clear();
+        }
+        given = apply_consents(&mut item, &consents, now);
+        results.push(item);
+    }
+    let (code, message) = match standing {
+        CertificateStanding::Valid { renewal_alert: true } => (
+            Some("ONS0101"),
+            Some("マイナンバーカードの電子証明書の有効期限が近づいています（3か月以内）。お住まいの市区町村で更新してください。".to_string()),
+        ),
+        CertificateStanding::Grace { until } => (
+            Some("ONS0102"),
+            Some(format!(
+                "マイナンバーカードの電子証明書の有効期限が切れています。{}までは資格情報のみ確認できます（薬剤情報等の提供はできません）。電子証明書を更新してください。",
+                until.to_wareki()
+            )),
+        ),
+        _ => (None, None),
+    };
+    let validity_message = engine::validity_message(decision.validity).map(str::to_string);
+    let request_echo = siquc01::Request {
+        header: siquc01::RequestHeader {
+            qualification_confirmation_date: on.to_wire(),
+            medical_institution_code: facility_code.as_str().into(),
+            arbitrary_file_identifier: None,
+        },
+        search: Default::default(),
+    };
+    let mut header = response_header(&request_echo, now, SegmentOfResult::Normal);
+    header.reference_classification = Some(ReferenceClassification::MyNumberCard.code().into());
+    let response = siquc01::Response {
+        header,
+        body: siquc01::ResponseBody {
+            processing_result_status: ProcessingResultStatus::Normal.code().into(),
+            processing_result_code: code.map(Into::into),
+            processing_result_message: match (message, validity_message) {
+                (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+                (a, b) => a.or(b),
+            },
+            qualification_validity: Some(decision.validity.code().into()),
+            results,
+            ..Default::default()
+        },
+    };
+    CardAnswer { response, given }
 }
 
 type Refused = (CheckError, Option<VerificationRecord>);
@@ -541,7 +636,7 @@ async fn card_check(
     now: JstDateTime,
     request_id: &str,
     on: &mut Ymd,
-) -> Result<(siquc01::Response, StatusCode), Refused> {
+) -> Result<(siquc01::Response, StatusCode, Option<String>), Refused> {
     let service = cards(state).map_err(|e| (e, None))?;
     let facility_code = facility_of(peer).map_err(|e| (e, None))?;
     if let Format::Xml(_) = request_format(headers).unwrap_or(Format::Json) {
@@ -604,35 +699,15 @@ async fn card_check(
         .await
         .map_err(|e| refuse(&rec, CheckError::Internal(e.to_string())))?;
     let decision = engine::decide(found, *on);
-
-    // In the grace period the card proves qualification only: no consent is taken.
-    let in_grace = matches!(who.standing, CertificateStanding::Grace { .. });
-    let mut consents = if in_grace {
-        Consents::default()
-    } else {
-        req.consents
-    };
-    let age = decision
-        .record
-        .as_ref()
-        .map(|r| r.person.birthdate.legal_age_on(*on))
-        .unwrap_or(0);
-    if age < rules::HEALTH_CHECKUP_MIN_AGE {
-        consents.specific_health_checkups = false;
-    }
-    let limit = if consents.limit {
-        LimitConsentFlag::Consented
-    } else {
-        LimitConsentFlag::NotConsented
-    };
-    let mut results = Vec::new();
-    let mut given = Vec::new();
+    let answer = card_answer(
+        &decision,
+        &facility_code,
+        *on,
+        now,
+        who.standing,
+        req.consents,
+    );
     if let Some(r) = &decision.record {
-        let mut item = engine::result_item(r, *on, limit, now);
-        if !consents.specific_diseases {
-            item.specific_diseases.clear();
-        }
-        given = apply_consents(&mut item, &consents, now);
         let q = &r.qualification;
         rec.insurer_number = Some(q.insurer_number.digits().to_string());
         rec.symbol = q.symbol.as_ref().map(|s| s.as_str().to_string());
@@ -640,50 +715,25 @@ async fn card_check(
         rec.branch = q.branch.map(InsuredBranchNumber::to_wire);
         rec.birthdate = Some(r.person.birthdate.to_wire());
         rec.qualification_id = Some(q.id);
-        results.push(item);
     }
     rec.validity = Some(decision.validity);
-    rec.consents = (!given.is_empty()).then(|| given.join(","));
-
-    let (code, message) = match who.standing {
-        CertificateStanding::Valid { renewal_alert: true } => (
-            Some("ONS0101"),
-            Some("マイナンバーカードの電子証明書の有効期限が近づいています（3か月以内）。お住まいの市区町村で更新してください。".to_string()),
-        ),
-        CertificateStanding::Grace { until } => (
-            Some("ONS0102"),
-            Some(format!(
-                "マイナンバーカードの電子証明書の有効期限が切れています。{}までは資格情報のみ確認できます（薬剤情報等の提供はできません）。電子証明書を更新してください。",
-                until.to_wareki()
-            )),
-        ),
-        _ => (None, None),
+    rec.consents = (!answer.given.is_empty()).then(|| answer.given.join(","));
+    // Consents may follow within minutes (the kiosk shows its consent screens once the
+    // age is known), except in the grace period, which allows qualification only.
+    let token = match (&decision.record, who.standing) {
+        (Some(r), CertificateStanding::Valid { renewal_alert }) => {
+            Some(service.consent_token(&crate::consent::ConsentTicket {
+                check_request_id: request_id.to_string(),
+                facility: facility_code.clone(),
+                person_id: r.person.id,
+                on: *on,
+                renewal_alert,
+                expires: now.add_seconds(crate::consent::CONSENT_SECONDS),
+            }))
+        }
+        _ => None,
     };
-    let validity_message = engine::validity_message(decision.validity).map(str::to_string);
-    let request_echo = siquc01::Request {
-        header: siquc01::RequestHeader {
-            qualification_confirmation_date: on.to_wire(),
-            medical_institution_code: facility_code.as_str().into(),
-            arbitrary_file_identifier: None,
-        },
-        search: Default::default(),
-    };
-    let mut header = response_header(&request_echo, now, SegmentOfResult::Normal);
-    header.reference_classification = Some(ReferenceClassification::MyNumberCard.code().into());
-    let response = siquc01::Response {
-        header,
-        body: siquc01::ResponseBody {
-            processing_result_status: ProcessingResultStatus::Normal.code().into(),
-            processing_result_code: code.map(Into::into),
-            processing_result_message: match (message, validity_message) {
-                (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
-                (a, b) => a.or(b),
-            },
-            qualification_validity: Some(decision.validity.code().into()),
-            results,
-            ..Default::default()
-        },
-    };
+    let response = answer.response;
 
     // Consume the nonce and write the history row in one commit.
     let replay_err = CheckError::NonceReplayed;
@@ -695,7 +745,7 @@ async fn card_check(
         used_at: now,
     };
     match state.store.record_card_check(nonce, rec, replay).await {
-        Ok(true) => Ok((response, StatusCode::OK)),
+        Ok(true) => Ok((response, StatusCode::OK, token)),
         Ok(false) => Err((replay_err, None)),
         Err(e) => Err((CheckError::HistoryUnavailable(e.to_string()), None)),
     }

@@ -15,6 +15,10 @@ pub enum CardClientError {
     Card(#[from] CardError),
     #[error("central refused to issue a nonce (HTTP {status}): {body}")]
     Nonce { status: u16, body: String },
+    #[error(
+        "the check's answer carries no consent token (refused, grace period, or no qualification)"
+    )]
+    NoConsentToken,
 }
 
 /// The consent screens of the reader; each `true` is a 「同意する」.
@@ -144,5 +148,40 @@ pub async fn card_register(
     )?;
     Ok(conn
         .post("/oqs/v1/card/register", "application/json", body)
+        .await?)
+}
+
+/// The consent token of a card check's reply: present when the check found a
+/// qualification with a valid (not grace-period) certificate.
+pub fn consent_token(check: &Reply) -> Option<&str> {
+    check
+        .headers
+        .get("x-consent-token")
+        .and_then(|v| v.to_str().ok())
+}
+
+/// Sends the patient's consent choices for a check made moments ago (the reader shows
+/// its consent screens after the answer, since the 特定健診 screen depends on the age).
+/// Central answers the check's result again with the consent flags and times.
+pub async fn card_consent(
+    conn: &mut Connection,
+    check: &Reply,
+    consents: &CardConsents,
+    xml: bool,
+) -> Result<Reply, CardClientError> {
+    let token = consent_token(check).ok_or(CardClientError::NoConsentToken)?;
+    let body = serde_json::json!({ "consent_token": token, "consents": consents });
+    let accept = if xml {
+        "application/xml"
+    } else {
+        "application/json"
+    };
+    Ok(conn
+        .post_with_accept(
+            "/oqs/v1/card/consent",
+            "application/json",
+            accept,
+            body.to_string().into_bytes(),
+        )
         .await?)
 }

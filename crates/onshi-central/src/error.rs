@@ -54,6 +54,12 @@ pub enum CheckError {
     Smartphone(SmartphoneRefusal),
     #[error("card checks are not configured on this central")]
     CardsDisabled,
+    #[error("consent token is not one central issued to this facility")]
+    ConsentTokenInvalid,
+    #[error("consent window of the check has closed")]
+    ConsentTooLate,
+    #[error("consents for this check were given already")]
+    ConsentAlreadyGiven,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -114,6 +120,9 @@ impl CheckError {
                 SmartphoneRefusal::PhysicalCardNotUsable => "ONS4032",
             },
             CheckError::CardsDisabled => "ONS4099",
+            CheckError::ConsentTokenInvalid => "ONS4040",
+            CheckError::ConsentTooLate => "ONS4041",
+            CheckError::ConsentAlreadyGiven => "ONS4042",
             CheckError::Internal(_) => "ONS9002",
         }
     }
@@ -166,6 +175,9 @@ impl CheckError {
                 SmartphoneRefusal::PhysicalCardNotUsable => "マイナンバーカードの電子証明書が有効でないため、スマートフォンは利用できません。".into(),
             },
             CheckError::CardsDisabled => "カードによる資格確認は利用できません。".into(),
+            CheckError::ConsentTokenInvalid => "同意の登録先となる資格確認が見つかりません。もう一度カードを置いてください。".into(),
+            CheckError::ConsentTooLate => "同意の受付時間（資格確認から10分）を過ぎました。もう一度カードを置いてください。".into(),
+            CheckError::ConsentAlreadyGiven => "この資格確認の同意は登録済みです。".into(),
         }
     }
 
@@ -183,7 +195,8 @@ impl CheckError {
             | CheckError::NonceInvalid
             | CheckError::NonceExpired
             | CheckError::CardCertificate(CardVerifyError::Malformed) => StatusCode::BAD_REQUEST,
-            CheckError::NonceReplayed => StatusCode::CONFLICT,
+            CheckError::NonceReplayed | CheckError::ConsentAlreadyGiven => StatusCode::CONFLICT,
+            CheckError::ConsentTokenInvalid | CheckError::ConsentTooLate => StatusCode::BAD_REQUEST,
             CheckError::NonceOtherFacility
             | CheckError::CardCertificate(_)
             | CheckError::CardExpiredPastGrace

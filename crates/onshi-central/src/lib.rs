@@ -8,6 +8,7 @@
 mod card;
 pub mod card_client;
 pub mod client;
+mod consent;
 pub mod engine;
 pub mod error;
 pub mod provision;

@@ -191,6 +191,20 @@ pub struct CardKey {
     pub birthdate: String,
 }
 
+/// Consents given at the reader after one card check (`card_consent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    /// The `x-request-id` of the card check the consents belong to.
+    pub check_request_id: String,
+    pub facility_code: String,
+    pub person_id: i64,
+    pub consented_at: JstDateTime,
+    /// Medical information may be viewed until then (24 hours for outpatients).
+    pub available_until: JstDateTime,
+    /// OQSCD036 codes: YZK, TKK, SRJ, SHJ, TSR, GND.
+    pub information: Vec<String>,
+}
+
 #[derive(Clone)]
 enum Backend {
     Sqlite(sqlite::SqliteStore),
@@ -369,6 +383,28 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.register_card(serial, at),
             Backend::Postgres(p) => p.register_card(serial, at).await,
+        }
+    }
+
+    /// Records the consents of one check. `false` if that check's consents were given
+    /// already (they are given once; the first answer stands).
+    pub async fn record_consent(&self, c: &ConsentRecord) -> Result<bool> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.record_consent(c),
+            Backend::Postgres(p) => p.record_consent(c).await,
+        }
+    }
+
+    /// The consents of `person_id` at `facility` that allow viewing at `at`, newest first.
+    pub async fn valid_consents(
+        &self,
+        facility: &MedicalInstitutionCode,
+        person_id: i64,
+        at: JstDateTime,
+    ) -> Result<Vec<ConsentRecord>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.valid_consents(facility, person_id, at),
+            Backend::Postgres(p) => p.valid_consents(facility, person_id, at).await,
         }
     }
 

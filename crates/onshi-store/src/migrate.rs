@@ -11,7 +11,7 @@ pub struct SqliteMigration {
     pub history: Option<&'static str>,
 }
 
-pub const MIGRATION_NAMES: &[&str] = &["0001_init", "0002_cards", "0003_card_use"];
+pub const MIGRATION_NAMES: &[&str] = &["0001_init", "0002_cards", "0003_card_use", "0005_consent"];
 
 pub(crate) const SQLITE: &[SqliteMigration] = &[
     SqliteMigration {
@@ -31,6 +31,13 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
             "../migrations/sqlite/0003_card_use.history.sql"
         )),
     },
+    SqliteMigration {
+        name: "0005_consent",
+        main: include_str!("../migrations/sqlite/0005_consent.sql"),
+        history: Some(include_str!(
+            "../migrations/sqlite/0005_consent.history.sql"
+        )),
+    },
 ];
 
 pub(crate) const POSTGRES: &[(&str, &str)] = &[
@@ -45,6 +52,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0003_card_use",
         include_str!("../migrations/postgres/0003_card_use.sql"),
+    ),
+    (
+        "0005_consent",
+        include_str!("../migrations/postgres/0005_consent.sql"),
     ),
 ];
 

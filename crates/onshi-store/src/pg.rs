@@ -4,8 +4,8 @@
 
 use crate::rows::{self, QualificationValues};
 use crate::{
-    CardKey, CardQuery, CardRecord, CountedTable, PopulationSlice, QualificationRecord, Result,
-    StoreError, VerificationRecord, WriteOp,
+    CardKey, CardQuery, CardRecord, ConsentRecord, CountedTable, PopulationSlice,
+    QualificationRecord, Result, StoreError, VerificationRecord, WriteOp,
 };
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -335,6 +335,40 @@ impl PgStore {
             .execute(rows::REGISTER_CARD, &[&at.unix_micros(), &serial])
             .await?
             > 0)
+    }
+
+    pub(crate) async fn record_consent(&self, c: &ConsentRecord) -> Result<bool> {
+        let n = self
+            .execute(
+                rows::INSERT_CONSENT,
+                &[
+                    &c.check_request_id,
+                    &c.facility_code,
+                    &c.person_id,
+                    &c.consented_at.unix_micros(),
+                    &c.available_until.unix_micros(),
+                    &rows::consent_information(c),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn valid_consents(
+        &self,
+        facility: &MedicalInstitutionCode,
+        person_id: i64,
+        at: JstDateTime,
+    ) -> Result<Vec<ConsentRecord>> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(rows::VALID_CONSENTS).await?;
+        let found = client
+            .query(&stmt, &[&facility.as_str(), &person_id, &at.unix_micros()])
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|r| rows::consent(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+            .collect())
     }
 
     pub(crate) async fn revoke_card(&self, serial: &str, at: JstDateTime) -> Result<bool> {

@@ -4,7 +4,7 @@
 //! rusqlite and tokio-postgres alike. Stored values are re-parsed into domain types; a
 //! value that no longer parses is reported as [`StoreError::Corrupt`] rather than guessed.
 
-use crate::{CardKey, QualificationRecord, Result, StoreError, VerificationRecord};
+use crate::{CardKey, ConsentRecord, QualificationRecord, Result, StoreError, VerificationRecord};
 use onshi_core::burden::IncomeCategory;
 use onshi_core::codes::*;
 use onshi_core::date::{JstDateTime, Ymd};
@@ -452,5 +452,40 @@ impl QualificationValues {
             income: q.income.code(),
             has_specific: i64::from(has_specific),
         }
+    }
+}
+
+pub(crate) const INSERT_CONSENT: &str = "INSERT INTO card_consent \
+     (check_request_id, facility_code, person_id, consented_at, available_until, information) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (check_request_id) DO NOTHING";
+
+pub(crate) const VALID_CONSENTS: &str = "SELECT check_request_id, facility_code, person_id, consented_at, \
+     available_until, information FROM card_consent \
+     WHERE facility_code = $1 AND person_id = $2 AND available_until > $3 AND consented_at <= $3 \
+     ORDER BY consented_at DESC";
+
+pub(crate) fn consent_information(c: &ConsentRecord) -> String {
+    c.information.join(",")
+}
+
+pub(crate) fn consent(
+    check_request_id: String,
+    facility_code: String,
+    person_id: i64,
+    consented_at: i64,
+    available_until: i64,
+    information: String,
+) -> ConsentRecord {
+    ConsentRecord {
+        check_request_id,
+        facility_code,
+        person_id,
+        consented_at: JstDateTime::from_unix_micros(consented_at),
+        available_until: JstDateTime::from_unix_micros(available_until),
+        information: information
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
     }
 }

@@ -12,8 +12,8 @@
 
 use crate::rows::{self, QualificationValues};
 use crate::{
-    CardKey, CardQuery, CardRecord, CountedTable, PopulationSlice, QualificationRecord, Result,
-    StoreError, VerificationRecord, WriteOp,
+    CardKey, CardQuery, CardRecord, ConsentRecord, CountedTable, PopulationSlice,
+    QualificationRecord, Result, StoreError, VerificationRecord, WriteOp,
 };
 use onshi_core::date::JstDateTime;
 use onshi_core::ids::MedicalInstitutionCode;
@@ -395,6 +395,43 @@ impl SqliteStore {
 
     pub(crate) fn register_card(&self, serial: &str, at: JstDateTime) -> Result<bool> {
         Ok(self.execute_admin(rows::REGISTER_CARD, params![at.unix_micros(), serial])? > 0)
+    }
+
+    pub(crate) fn record_consent(&self, c: &ConsentRecord) -> Result<bool> {
+        let n = self.execute_admin(
+            rows::INSERT_CONSENT,
+            params![
+                c.check_request_id,
+                c.facility_code,
+                c.person_id,
+                c.consented_at.unix_micros(),
+                c.available_until.unix_micros(),
+                rows::consent_information(c)
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub(crate) fn valid_consents(
+        &self,
+        facility: &MedicalInstitutionCode,
+        person_id: i64,
+        at: JstDateTime,
+    ) -> Result<Vec<ConsentRecord>> {
+        self.query_all(
+            rows::VALID_CONSENTS,
+            params![facility.as_str(), person_id, at.unix_micros()],
+            |r| {
+                Ok(rows::consent(
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
     }
 
     pub(crate) fn revoke_card(&self, serial: &str, at: JstDateTime) -> Result<bool> {
