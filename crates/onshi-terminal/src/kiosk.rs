@@ -252,12 +252,12 @@ pub(crate) struct Session {
     screen: Screen,
 }
 
-/// The sessions of the kiosk page, by id.
+type SharedSession = Arc<tokio::sync::Mutex<Session>>;
+
+/// The sessions of the kiosk page, by id, with when each was last used.
 #[derive(Default)]
 pub(crate) struct Sessions {
-    map: std::sync::Mutex<
-        std::collections::HashMap<String, (JstDateTime, Arc<tokio::sync::Mutex<Session>>)>,
-    >,
+    map: std::sync::Mutex<std::collections::HashMap<String, (JstDateTime, SharedSession)>>,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -277,7 +277,7 @@ impl Sessions {
         id
     }
 
-    fn get(&self, id: &str, now: JstDateTime) -> Option<Arc<tokio::sync::Mutex<Session>>> {
+    fn get(&self, id: &str, now: JstDateTime) -> Option<SharedSession> {
         let mut m = self.map.lock().ok()?;
         let (touched, s) = m.get_mut(id)?;
         if touched.add_seconds(SESSION_SECONDS) <= now {
@@ -597,7 +597,7 @@ impl Terminal {
         let Some(item) = body.results.first() else {
             return self.finish(s, answer.response);
         };
-        if grace {
+        if grace || !answer.takes_consents() {
             // A card in its grace period proves qualification only: no consent is asked.
             return self.finish(s, answer.response);
         }
@@ -652,7 +652,7 @@ impl Terminal {
 
     async fn send_consents(&self, s: &mut Session) -> Screen {
         s.pending = Some(Pending::Consent);
-        let Some(check_id) = s.check.as_ref().and_then(|c| c.check_id.clone()) else {
+        let Some(check) = s.check.clone() else {
             s.pending = None;
             return error_screen(
                 "ONS9002",
@@ -661,7 +661,7 @@ impl Terminal {
                 "もう一度カードを置き直してください。",
             );
         };
-        match self.link.card_consent(&check_id, &s.given).await {
+        match self.link.card_consent(&check, &s.given).await {
             Err(e) => link_error(e),
             Ok(answer) => match answer.error_code() {
                 Some(code) => {

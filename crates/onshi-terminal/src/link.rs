@@ -25,13 +25,21 @@ pub enum LinkError {
     Answer(String),
 }
 
-/// A card check's answer: the result message, the id central gave it (`x-request-id`,
-/// needed to send the consents) and the HTTP status.
+/// A card check's answer: the result message and the HTTP status, with central's reply
+/// kept for the consents (it carries the consent token).
 #[derive(Debug, Clone)]
 pub struct CheckAnswer {
     pub status: u16,
-    pub check_id: Option<String>,
     pub response: siquc01::Response,
+    pub reply: Reply,
+}
+
+impl CheckAnswer {
+    /// Whether central will take consents for this check (a qualification was found and
+    /// the certificate is not in its grace period).
+    pub fn takes_consents(&self) -> bool {
+        card_client::consent_token(&self.reply).is_some()
+    }
 }
 
 impl CheckAnswer {
@@ -73,6 +81,9 @@ fn card_client_error(e: CardClientError) -> LinkError {
     match e {
         CardClientError::Client(c) => client_error(c),
         CardClientError::Card(c) => LinkError::Card(c),
+        CardClientError::NoConsentToken => {
+            LinkError::Answer("the check's answer carries no consent token".into())
+        }
         CardClientError::Nonce { status, body } => {
             // A refused nonce carries central's error as JSON.
             let code = serde_json::from_str::<serde_json::Value>(&body)
@@ -98,12 +109,8 @@ fn decode(reply: &Reply) -> Result<CheckAnswer, LinkError> {
     })?;
     Ok(CheckAnswer {
         status: reply.status.as_u16(),
-        check_id: reply
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
         response,
+        reply: reply.clone(),
     })
 }
 
@@ -149,19 +156,18 @@ impl CentralLink {
         Err(last.unwrap_or_else(|| LinkError::Unreachable("no connection".into())))
     }
 
-    /// The patient's consent choices for an earlier check (`check_id` = its
-    /// `x-request-id`); central answers the same result message with the consent flags and
-    /// times filled in.
+    /// The patient's consent choices for an earlier check; central answers the same result
+    /// message with the consent flags and times filled in.
     pub async fn card_consent(
         &self,
-        check_id: &str,
+        check: &CheckAnswer,
         consents: &CardConsents,
     ) -> Result<CheckAnswer, LinkError> {
         let mut last = None;
         for _ in 0..2 {
             let mut guard = self.connection().await?;
             let Some(conn) = guard.as_mut() else { break };
-            match card_consent(conn, check_id, consents, false).await {
+            match card_client::card_consent(conn, &check.reply, consents, false).await {
                 Ok(reply) => return decode(&reply),
                 Err(e) => match card_client_error(e) {
                     LinkError::Unreachable(e) => {
@@ -230,28 +236,4 @@ async fn signed_post<C: Card + Send>(
     conn.post_with_accept(path, "application/json", "application/json", body)
         .await
         .map_err(client_error)
-}
-
-// TEMPORARY stand-in for `onshi_central::card_client::card_consent`, which the lead is
-// adding to main together with `POST /oqs/v1/card/consent`. Removed at the merge.
-async fn card_consent(
-    conn: &mut Connection,
-    check_id: &str,
-    consents: &CardConsents,
-    xml: bool,
-) -> Result<Reply, CardClientError> {
-    let body = serde_json::json!({ "check_id": check_id, "consents": consents });
-    let accept = if xml {
-        "application/xml"
-    } else {
-        "application/json"
-    };
-    Ok(conn
-        .post_with_accept(
-            "/oqs/v1/card/consent",
-            "application/json",
-            accept,
-            body.to_string().into_bytes(),
-        )
-        .await?)
 }

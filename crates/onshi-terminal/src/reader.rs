@@ -28,8 +28,8 @@ pub struct SettingsChange {
     pub face_encoding: Option<String>,
 }
 
-fn view(t: &Terminal) -> Result<SettingsView, Response> {
-    let s = t.local.kiosk_settings().map_err(internal)?;
+fn view(t: &Terminal) -> Result<SettingsView, crate::local::LocalError> {
+    let s = t.local.kiosk_settings()?;
     Ok(SettingsView {
         facility: Some(t.facility.as_str().to_string()),
         visual_mode: s.visual_mode,
@@ -50,7 +50,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
 pub(crate) async fn get_settings(State(t): State<Arc<Terminal>>) -> Response {
     match view(&t) {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(e) => internal(e),
     }
 }
 
@@ -86,7 +86,7 @@ pub(crate) async fn set_settings(
     }
     match view(&t) {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(e) => internal(e),
     }
 }
 
