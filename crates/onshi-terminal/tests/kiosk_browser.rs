@@ -436,3 +436,138 @@ async fn staff_switch_the_reader_to_visual_mode_and_confirm_the_patient() {
     drop(b);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_and_expired_cards_say_what_happened_and_what_to_do() {
+    let app = spawn_app().await;
+    let person = app.person_of("valid").await;
+    let (revoked, record) = app
+        .issue_card(person, CertProfile::Card, days(1000), true)
+        .await;
+    app.store
+        .revoke_card(&record.serial, onshi_testkit::test_now())
+        .await
+        .unwrap();
+    let other = app.person_of("elderly_70_74").await;
+    let (expired, _) = app
+        .issue_card(other, CertProfile::Card, days(-200), true)
+        .await;
+    let k = start_kiosk(&app).await;
+    let b = browser();
+
+    place(&b, &k, &revoked);
+    b.click("#method-face").unwrap();
+    screen(&b, "error");
+    assert!(b.text("#error-code").unwrap().contains("ONS4012"));
+    assert!(b.text("#error-title").unwrap().contains("失効"));
+    assert!(b.text("#error-action").unwrap().contains("市区町村"));
+
+    place(&b, &k, &expired);
+    b.click("#method-pin").unwrap();
+    enter_pin(&b, "1234");
+    screen(&b, "error");
+    assert!(b.text("#error-code").unwrap().contains("ONS4013"));
+    assert!(b.text("#error-title").unwrap().contains("有効期限"));
+    assert!(b.text("#error-action").unwrap().contains("更新"));
+    assert!(face_files(&k).is_empty(), "no face file for a refused card");
+    drop(b);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn central_down_shows_the_network_error_and_retries_by_itself() {
+    let mut app = spawn_app().await;
+    let person = app.person_of("valid").await;
+    let (card, _) = app
+        .issue_card(person, CertProfile::Card, days(1000), true)
+        .await;
+    let k = start_kiosk(&app).await;
+    let b = browser();
+
+    place(&b, &k, &card);
+    b.click("#method-pin").unwrap();
+    app.stop_central().await;
+    enter_pin(&b, "1234");
+    screen(&b, "error");
+    assert!(b.text("#error-code").unwrap().contains("011"));
+    assert!(
+        b.text("#error-title")
+            .unwrap()
+            .contains("ネットワークエラー")
+    );
+    b.wait_for_text("#retry-count", "自動的に再接続", DEFAULT_WAIT)
+        .unwrap();
+    // The page retries on its own: the countdown runs out and starts again.
+    b.wait_for_text("#retry-count", "1秒後", DEFAULT_WAIT)
+        .unwrap();
+    b.wait_for_text("#retry-count", "4秒後", DEFAULT_WAIT)
+        .unwrap();
+    assert!(face_files(&k).is_empty());
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_expires_and_the_patient_starts_again() {
+    let app = spawn_app().await;
+    let person = app.person_of("valid").await;
+    let (card, _) = app
+        .issue_card(person, CertProfile::Card, days(1000), true)
+        .await;
+    let k = start_kiosk(&app).await;
+    let b = browser();
+
+    place(&b, &k, &card);
+    screen(&b, "method");
+    app.clock
+        .advance_seconds(onshi_terminal::kiosk::SESSION_SECONDS + 1);
+    b.click("#method-pin").unwrap();
+    screen(&b, "error");
+    assert!(b.text("#error-title").unwrap().contains("時間が過ぎました"));
+    b.click("#error-end").unwrap();
+    screen(&b, "place");
+    drop(b);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smartphones_after_the_physical_card_android_by_pin_iphone_by_its_biometrics() {
+    let app = spawn_app().await;
+    let person = app.person_of("elderly_70_74").await;
+    let (physical, _) = app
+        .issue_card(person, CertProfile::Card, days(1000), true)
+        .await;
+    let (android, _) = app
+        .issue_card(person, CertProfile::SmartphoneAndroid, days(1000), true)
+        .await;
+    let (iphone, _) = app
+        .issue_card(person, CertProfile::SmartphoneIphone, days(1000), true)
+        .await;
+    let k = start_kiosk(&app).await;
+    let b = browser();
+
+    // A smartphone is accepted only once the physical card was used here.
+    place(&b, &k, &physical);
+    b.click("#method-face").unwrap();
+    answer_consents(&b, |_| false);
+    screen(&b, "done");
+
+    place(&b, &k, &android);
+    // Android: straight to the PIN pad, no face authentication offered.
+    screen(&b, "pin");
+    assert!(b.text("#screen h1").unwrap().contains("スマートフォン用"));
+    assert!(b.find_all("#method-face").unwrap().is_empty());
+    enter_pin(&b, "1234");
+    answer_consents(&b, |_| true);
+    screen(&b, "done");
+    assert!(b.text("#done-message").unwrap().contains("スマートフォン"));
+
+    place(&b, &k, &iphone);
+    screen(&b, "iphone");
+    assert!(b.find_all(".pin-key").unwrap().is_empty());
+    b.click("#iphone-auth").unwrap();
+    answer_consents(&b, |_| true);
+    screen(&b, "done");
+    assert_eq!(face_files(&k).len(), 3);
+    drop(b);
+    app.stop().await;
+}
