@@ -319,8 +319,19 @@ async fn identify(
     req: &CardCheckRequest,
     on: Ymd,
     now: JstDateTime,
+    proof: Proof,
 ) -> Result<(Identified, JstDateTime), CheckError> {
-    let expires = service.check_nonce(&req.nonce, facility, now)?;
+    // `signed`: when the card signed (now, or the moment of an offline check).
+    let (expires, signed) = match proof {
+        Proof::Live => (service.check_nonce(&req.nonce, facility, now)?, now),
+        Proof::Offline => {
+            let signed = crate::deferred::check_offline_challenge(&req.nonce, facility, now)?;
+            (
+                signed.add_seconds(crate::deferred::DEFERRED_MAX_SECONDS),
+                signed,
+            )
+        }
+    };
     let cert = STANDARD
         .decode(req.certificate.trim())
         .map_err(|_| CheckError::CardRequest("certificate is not base64".into()))?;
@@ -334,7 +345,7 @@ async fn identify(
     let standing = rules::certificate_standing(jst_date(info.not_after), on);
     // In the grace period the certificate is checked as it was on its last valid second.
     let at = match standing {
-        CertificateStanding::Valid { .. } => offset(now),
+        CertificateStanding::Valid { .. } => offset(signed),
         CertificateStanding::Grace { .. } => info.not_after - time::Duration::seconds(1),
         CertificateStanding::Expired => return Err(CheckError::CardExpiredPastGrace),
     };
@@ -502,6 +513,16 @@ pub(crate) fn output_format(headers: &HeaderMap) -> Format {
     }
 }
 
+/// How the card proved its presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proof {
+    /// It signed a nonce central issued moments ago.
+    Live,
+    /// It signed the terminal's offline challenge while central was down
+    /// (`crate::deferred`).
+    Offline,
+}
+
 /// `POST /oqs/v1/card/check`.
 pub(crate) async fn check(
     State(state): State<AppState>,
@@ -509,12 +530,43 @@ pub(crate) async fn check(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    card_endpoint(state, peer, headers, body, Proof::Live).await
+}
+
+/// `POST /oqs/v1/card/deferred-check`: a check the terminal made while central was
+/// down, sent when central is back (see [`crate::deferred`]).
+pub(crate) async fn deferred_check(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Arc<Peer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    card_endpoint(state, peer, headers, body, Proof::Offline).await
+}
+
+async fn card_endpoint(
+    state: AppState,
+    peer: Arc<Peer>,
+    headers: HeaderMap,
+    body: Body,
+    proof: Proof,
+) -> Response {
     let now = state.clock.now();
     let request_id = state.request_ids.next();
     let format = output_format(&headers);
     let facility = facility_of(&peer).ok();
     let mut on = now.date();
-    let outcome = card_check(&state, &peer, &headers, body, now, &request_id, &mut on).await;
+    let outcome = card_check(
+        &state,
+        &peer,
+        &headers,
+        body,
+        now,
+        &request_id,
+        &mut on,
+        proof,
+    )
+    .await;
     let (res, status, token) = match outcome {
         Ok(answer) => answer,
         Err((err, record)) => {
@@ -628,6 +680,7 @@ pub(crate) fn card_answer(
 
 type Refused = (CheckError, Option<VerificationRecord>);
 
+#[allow(clippy::too_many_arguments)]
 async fn card_check(
     state: &AppState,
     peer: &Peer,
@@ -636,6 +689,7 @@ async fn card_check(
     now: JstDateTime,
     request_id: &str,
     on: &mut Ymd,
+    proof: Proof,
 ) -> Result<(siquc01::Response, StatusCode, Option<String>), Refused> {
     let service = cards(state).map_err(|e| (e, None))?;
     let facility_code = facility_of(peer).map_err(|e| (e, None))?;
@@ -650,10 +704,21 @@ async fn card_check(
         let r = refusal(rec.clone(), &e);
         (e, Some(r))
     })?;
-    let req = card_request(&bytes).map_err(|e| {
+    let mut req = card_request(&bytes).map_err(|e| {
         let r = refusal(rec.clone(), &e);
         (e, Some(r))
     })?;
+    if proof == Proof::Offline {
+        // The check is answered as of the moment the card signed; no consent can be
+        // given without central (nothing would have recorded it).
+        let signed = crate::deferred::check_offline_challenge(&req.nonce, &facility_code, now)
+            .map_err(|e| {
+                let r = refusal(rec.clone(), &e);
+                (e, Some(r))
+            })?;
+        req.confirmation_date = Some(signed.date().to_wire());
+        req.consents = Consents::default();
+    }
     if let Some(d) = req.confirmation_date.as_deref() {
         *on = Ymd::parse(d).map_err(|e| {
             let e = CheckError::invalid("ONS2005", "QualificationConfirmationDate", e);
@@ -679,7 +744,7 @@ async fn card_check(
     let facility = enabled_facility(state, &facility_code, now)
         .await
         .map_err(|e| refuse(&rec, e))?;
-    let (who, expires) = identify(state, service, &facility_code, &req, *on, now)
+    let (who, expires) = identify(state, service, &facility_code, &req, *on, now, proof)
         .await
         .map_err(|e| refuse(&rec, e))?;
     rec.card_serial = Some(who.serial.clone());
@@ -721,7 +786,7 @@ async fn card_check(
     // Consents may follow within minutes (the kiosk shows its consent screens once the
     // age is known), except in the grace period, which allows qualification only.
     let token = match (&decision.record, who.standing) {
-        (Some(r), CertificateStanding::Valid { renewal_alert }) => {
+        (Some(r), CertificateStanding::Valid { renewal_alert }) if proof == Proof::Live => {
             Some(service.consent_token(&crate::consent::ConsentTicket {
                 check_request_id: request_id.to_string(),
                 facility: facility_code.clone(),
@@ -773,7 +838,16 @@ pub(crate) async fn register(
         enabled_facility(&state, &facility, now).await?;
         let bytes = read_body(&state, body).await?;
         let req = card_request(&bytes)?;
-        let (who, expires) = identify(&state, service, &facility, &req, now.date(), now).await?;
+        let (who, expires) = identify(
+            &state,
+            service,
+            &facility,
+            &req,
+            now.date(),
+            now,
+            Proof::Live,
+        )
+        .await?;
         if !matches!(who.standing, CertificateStanding::Valid { .. }) {
             return Err(CheckError::CardExpiredPastGrace);
         }

@@ -185,3 +185,21 @@ pub async fn card_consent(
         )
         .await?)
 }
+
+/// The body of a deferred check: the card signs an offline challenge for `facility` at
+/// `at` (central is down; see [`crate::deferred`]). The terminal queues it and sends it
+/// to `POST /oqs/v1/card/deferred-check` when central is back.
+pub fn offline_signed_body(
+    card: &mut dyn Card,
+    facility: &str,
+    at: onshi_core::date::JstDateTime,
+    method: IdentityMethod,
+) -> Result<Vec<u8>, CardClientError> {
+    use aws_lc_rs::rand::SecureRandom as _;
+    let mut random = [0u8; 16];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut random)
+        .map_err(|_| CardError::Crypto("random".into()))?;
+    let challenge = crate::deferred::offline_challenge(facility, at, random);
+    signed_body(card, &challenge, method, &CardConsents::default(), None)
+}

@@ -60,6 +60,10 @@ pub enum CheckError {
     ConsentTooLate,
     #[error("consents for this check were given already")]
     ConsentAlreadyGiven,
+    #[error("offline challenge: {0}")]
+    OfflineChallengeInvalid(String),
+    #[error("offline check is older than central accepts")]
+    OfflineCheckTooOld,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -123,6 +127,8 @@ impl CheckError {
             CheckError::ConsentTokenInvalid => "ONS4040",
             CheckError::ConsentTooLate => "ONS4041",
             CheckError::ConsentAlreadyGiven => "ONS4042",
+            CheckError::OfflineChallengeInvalid(_) => "ONS4050",
+            CheckError::OfflineCheckTooOld => "ONS4051",
             CheckError::Internal(_) => "ONS9002",
         }
     }
@@ -178,6 +184,8 @@ impl CheckError {
             CheckError::ConsentTokenInvalid => "同意の登録先となる資格確認が見つかりません。もう一度カードを置いてください。".into(),
             CheckError::ConsentTooLate => "同意の受付時間（資格確認から10分）を過ぎました。もう一度カードを置いてください。".into(),
             CheckError::ConsentAlreadyGiven => "この資格確認の同意は登録済みです。".into(),
+            CheckError::OfflineChallengeInvalid(d) => format!("システム障害時の資格確認の記録が正しくありません（{d}）。"),
+            CheckError::OfflineCheckTooOld => "システム障害時の資格確認から72時間を過ぎたため、照会できません。資格確認書等により確認してください。".into(),
         }
     }
 
@@ -196,7 +204,10 @@ impl CheckError {
             | CheckError::NonceExpired
             | CheckError::CardCertificate(CardVerifyError::Malformed) => StatusCode::BAD_REQUEST,
             CheckError::NonceReplayed | CheckError::ConsentAlreadyGiven => StatusCode::CONFLICT,
-            CheckError::ConsentTokenInvalid | CheckError::ConsentTooLate => StatusCode::BAD_REQUEST,
+            CheckError::ConsentTokenInvalid
+            | CheckError::ConsentTooLate
+            | CheckError::OfflineChallengeInvalid(_)
+            | CheckError::OfflineCheckTooOld => StatusCode::BAD_REQUEST,
             CheckError::NonceOtherFacility
             | CheckError::CardCertificate(_)
             | CheckError::CardExpiredPastGrace

@@ -9,6 +9,7 @@ mod card;
 pub mod card_client;
 pub mod client;
 mod consent;
+pub mod deferred;
 pub mod engine;
 pub mod error;
 pub mod provision;

@@ -152,6 +152,10 @@ fn router(state: AppState) -> Router {
         .route("/oqs/v1/card/check", post(crate::card::check))
         .route("/oqs/v1/card/register", post(crate::card::register))
         .route("/oqs/v1/card/consent", post(crate::consent::consent))
+        .route(
+            "/oqs/v1/card/deferred-check",
+            post(crate::card::deferred_check),
+        )
         .route("/oqs/v1/card/crl", get(crate::card::crl))
         .route("/noop", post(noop))
         .route("/health", get(health))

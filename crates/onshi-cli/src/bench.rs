@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod card_bench;
+mod files_bench;
 
 pub const DEFAULT_SEED: u64 = 20261123;
 
@@ -147,11 +148,24 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "noop" => vec!["noop"],
         "qualification" => vec!["qualification"],
         "card" => vec!["noop", "card"],
-        other => bail!("unknown scenario {other:?} (qualification, noop, all, card)"),
+        "files" => vec!["files"],
+        other => bail!("unknown scenario {other:?} (qualification, noop, all, card, files)"),
     };
     let mut results = Vec::new();
     let mut rsa_verify_per_second = None;
     for s in scenarios {
+        if s == "files" {
+            let r =
+                files_bench::run(client.clone(), &bodies, Duration::from_secs(a.duration)).await?;
+            if !a.json {
+                eprintln!(
+                    "{:<14} request file written → result file complete: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} checks, errors {})",
+                    r.scenario, r.p50_ms, r.p99_ms, r.max_ms, r.requests, r.errors
+                );
+            }
+            results.push(r);
+            continue;
+        }
         let (path, validate): (&str, bool) = match s {
             "noop" => ("/noop", false),
             "card" => ("/oqs/v1/card/check", true),

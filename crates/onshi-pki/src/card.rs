@@ -110,6 +110,12 @@ pub trait Card {
     }
 }
 
+/// The serial number of a card certificate (lower-case hex without the DER sign byte,
+/// as central's registry keys it); `None` if the certificate cannot be parsed.
+pub fn certificate_serial_hex(der: &[u8]) -> Option<String> {
+    crate::der::parse_cert(der).ok().map(|f| f.serial_hex())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

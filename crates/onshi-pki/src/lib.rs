@@ -19,7 +19,10 @@ mod der;
 pub mod pcsc;
 pub mod softcard;
 
-pub use card::{Card, CardError, EmulatedFaceMatcher, FaceMatcher, PIN_TRIES, is_valid_pin};
+pub use card::{
+    Card, CardError, EmulatedFaceMatcher, FaceMatcher, PIN_TRIES, certificate_serial_hex,
+    is_valid_pin,
+};
 pub use card_ca::{
     CertProfile, IssuedAuthCert, auth_cert_not_after, end_of_day_jst, issue_auth_certificate,
     make_crl, new_card_ca, profile_of,

@@ -4,8 +4,10 @@
 //! Rules this module keeps (`shared/reference/ons-interface.md` §1):
 //! - A request `{PREFIX}req_{id}.xml` is answered by `{PREFIX}res_{id}.xml` in `res/`, and
 //!   the answer echoes `ArbitraryFileIdentifier`, so either way of pairing works.
-//! - Only stable files are read: a file is taken once its size and modification time have
-//!   not changed for [`FileInterface::settle`] (a writer may still be writing).
+//! - A writer may still be writing: a request that decodes as a complete message is taken
+//!   at once (a partial file never does: its root element is not closed), but a file is
+//!   only refused as invalid once its size and modification time have not changed for
+//!   [`FileInterface::settle`].
 //! - Each request is answered exactly once: the result is written atomically (temporary
 //!   name, then rename) before the request is removed; if the terminal stops in between,
 //!   the next pass finds the result and only removes the request.
@@ -13,13 +15,18 @@
 //!   says what is wrong: `ErrorCode=…` and `ErrorMessage=…` lines, CRLF, in the request's
 //!   encoding (Shift_JIS when the request declared it, else UTF-8). The real format of
 //!   `.err` files is not public; this one is ours.
-//! - When central cannot be reached the request stays in `req/` and is retried on the
-//!   next pass (the system-failure mode of issue 4 will answer from the local cache).
+//! - When central cannot be reached: with an [`Outbox`] (the terminal always has one) the
+//!   request is answered provisionally from the last known qualification and queued
+//!   (see [`crate::outage`]); without one it stays in `req/` for the next pass.
 
-use onshi_central::client::{CentralClient, Connection};
+use crate::outage::Outbox;
+use crate::relay::{Relay, SingleAnswer};
+use onshi_central::client::CentralClient;
+use onshi_core::Clock;
 use onshi_wire::{Encoding, Limits, siquc01};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Message types the interface answers today.
@@ -52,12 +59,14 @@ pub enum Outcome {
     AlreadyAnswered(PathBuf),
     /// Central could not be reached: left in `req/` for the next pass.
     Deferred(PathBuf),
+    /// Central could not be reached: answered from the last known qualification (or
+    /// with 「申立書」 advice) and queued; the real result follows in `res/reconciled/`.
+    Provisional(PathBuf),
 }
 
 pub struct FileInterface {
     root: PathBuf,
-    client: CentralClient,
-    conn: Option<Connection>,
+    relay: Arc<Relay>,
     /// How long a file must stay unchanged before it is read.
     pub settle: Duration,
     seen: HashMap<PathBuf, (u64, SystemTime, SystemTime)>,
@@ -66,6 +75,11 @@ pub struct FileInterface {
 impl FileInterface {
     /// `root` holds `req`, `res` and `face` (made if missing).
     pub fn new(root: impl Into<PathBuf>, client: CentralClient) -> Result<Self, FileError> {
+        Self::with_relay(root, Arc::new(Relay::new(client)))
+    }
+
+    /// Shares the terminal's way to central (and its outbox) with the other front ends.
+    pub fn with_relay(root: impl Into<PathBuf>, relay: Arc<Relay>) -> Result<Self, FileError> {
         let root = root.into();
         for d in ["req", "res", "face"] {
             let p = root.join(d);
@@ -73,11 +87,18 @@ impl FileInterface {
         }
         Ok(FileInterface {
             root,
-            client,
-            conn: None,
+            relay,
             settle: Duration::from_millis(300),
             seen: HashMap::new(),
         })
+    }
+
+    /// Turns on the system-failure mode: answers are remembered in `outbox`, and while
+    /// central is down requests are answered from it and queued.
+    pub fn with_outbox(mut self, outbox: Arc<Outbox>, clock: Arc<dyn Clock>) -> Self {
+        let client = self.relay.client().clone();
+        self.relay = Arc::new(Relay::new(client).with_outbox(outbox, clock));
+        self
     }
 
     pub fn req_dir(&self) -> PathBuf {
@@ -120,11 +141,11 @@ impl FileInterface {
             if name.starts_with('.') || !name.contains("req_") {
                 continue;
             }
-            if !self.is_stable(&path, now) {
-                continue;
+            let stable = self.is_stable(&path, now);
+            if let Some(outcome) = self.handle(&path, &name, stable).await? {
+                self.seen.remove(&path);
+                out.push(outcome);
             }
-            self.seen.remove(&path);
-            out.push(self.handle(&path, &name).await?);
         }
         Ok(out)
     }
@@ -152,81 +173,74 @@ impl FileInterface {
         }
     }
 
-    async fn handle(&mut self, path: &Path, name: &str) -> Result<Outcome, FileError> {
+    /// `None`: not taken yet (incomplete and not yet stable).
+    async fn handle(
+        &mut self,
+        path: &Path,
+        name: &str,
+        stable: bool,
+    ) -> Result<Option<Outcome>, FileError> {
         let res_name = name.replacen("req_", "res_", 1);
         let res_path = self.res_dir().join(&res_name);
         if res_path.exists() {
             std::fs::remove_file(path).map_err(io(path))?;
-            return Ok(Outcome::AlreadyAnswered(res_path));
+            return Ok(Some(Outcome::AlreadyAnswered(res_path)));
         }
-        let bytes = std::fs::read(path).map_err(io(path))?;
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            // Removed or renamed by its writer meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(path)(e)),
+        };
         if !name.starts_with(SINGLE_CHECK) || !name.ends_with(".xml") {
-            return self.refuse(
-                path,
-                name,
-                &bytes,
-                "ONS1010",
-                "この種類の要求ファイルにはまだ対応していません。".into(),
-            );
+            if !stable {
+                return Ok(None);
+            }
+            return self
+                .refuse(
+                    path,
+                    name,
+                    &bytes,
+                    "ONS1010",
+                    "この種類の要求ファイルにはまだ対応していません。".into(),
+                )
+                .map(Some);
         }
         let limits = Limits::default();
         let (request, encoding) = match siquc01::decode_request_xml(&bytes, &limits) {
             Ok(r) => r,
+            Err(_) if !stable => return Ok(None),
             Err(e) => {
                 // The same code and message central would give for this input.
                 let err = onshi_central::error::CheckError::from(e);
-                return self.refuse(path, name, &bytes, err.code(), err.message_ja());
+                return self
+                    .refuse(path, name, &bytes, err.code(), err.message_ja())
+                    .map(Some);
             }
         };
-        let reply = match self.post(&bytes).await {
-            Some(r) => r,
-            None => return Ok(Outcome::Deferred(path.to_owned())),
-        };
-        // Central's answer is already a complete message in the request's encoding; a
-        // refusal by central (bad check digit, unknown facility…) is answered the same way,
-        // as a result file with SegmentOfResult 9, which receipt computers read.
-        let body = match siquc01::decode_response_xml(&reply, &limits) {
-            Ok(_) => reply,
-            Err(_) => {
-                let res = siquc01::Response {
-                    header: siquc01::ResponseHeader {
-                        segment_of_result: "9".into(),
-                        error_code: Some("ONS9002".into()),
-                        error_message: Some("中央システムの応答を読み取れませんでした。".into()),
-                        arbitrary_file_identifier: request.header.arbitrary_file_identifier.clone(),
-                        ..Default::default()
-                    },
-                    body: siquc01::ResponseBody {
-                        processing_result_status: "2".into(),
-                        ..Default::default()
-                    },
-                };
-                siquc01::encode_response_xml(&res, encoding)
-            }
+        let target = format!("res/reconciled/{res_name}");
+        let answer = self
+            .relay
+            .single_check(&bytes, &request, encoding, &target)
+            .await
+            .map_err(|e| FileError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        // Central's refusals (bad check digit, unknown facility…) come back as result
+        // files with SegmentOfResult 9, which receipt computers read.
+        let (body, provisional) = match answer {
+            SingleAnswer::Central(body) => (body, false),
+            SingleAnswer::Provisional(body) => (body, true),
+            SingleAnswer::Unreachable => return Ok(Some(Outcome::Deferred(path.to_owned()))),
         };
         write_atomically(&res_path, &body)?;
         std::fs::remove_file(path).map_err(io(path))?;
-        Ok(Outcome::Answered(res_path))
-    }
-
-    async fn post(&mut self, body: &[u8]) -> Option<Vec<u8>> {
-        for _ in 0..2 {
-            if self.conn.is_none() {
-                self.conn = self.client.connect().await.ok();
-            }
-            let conn = self.conn.as_mut()?;
-            match conn
-                .post("/oqs/v1/qualification", "application/xml", body.to_vec())
-                .await
-            {
-                // Central could not record the answer: try again on the next pass.
-                Ok(reply) if reply.status.as_u16() == 503 => return None,
-                Ok(reply) => return Some(reply.body.to_vec()),
-                // A kept-alive connection may have been closed by central: reconnect once.
-                Err(_) => self.conn = None,
-            }
+        if provisional {
+            tracing::warn!(request = %path.display(), "central unreachable: answered provisionally and queued");
+            return Ok(Some(Outcome::Provisional(res_path)));
         }
-        None
+        Ok(Some(Outcome::Answered(res_path)))
     }
 
     fn refuse(

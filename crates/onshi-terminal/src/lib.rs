@@ -7,7 +7,9 @@
 //! - [`reader`]: the small staff page that switches the reader (目視 mode, consent screens,
 //!   face-file encoding);
 //! - [`link`]: [`CentralLink`], the one road to central for the kiosk;
-//! - [`local`]: the terminal's own SQLite (settings).
+//! - [`local`]: the terminal's own SQLite (settings);
+//! - [`outage`], [`relay`], [`rest`]: system-failure mode, the relay to central shared by
+//!   the file interface and the REST form, and the REST form itself.
 //!
 //! [`router`] gives the terminal's pages as one axum router; other screens and APIs are
 //! added by merging their routers into it.
@@ -16,7 +18,10 @@ pub mod files;
 pub mod kiosk;
 pub mod link;
 pub mod local;
+pub mod outage;
 pub mod reader;
+pub mod relay;
+pub mod rest;
 
 pub use link::CentralLink;
 

@@ -193,20 +193,13 @@ async fn each_request_is_answered_once_across_a_restart() {
 }
 
 #[tokio::test]
-async fn requests_wait_while_central_is_down_and_files_are_read_only_when_stable() {
+async fn without_an_outbox_requests_wait_while_central_is_down() {
     let mut app = spawn_app().await;
     let root = app.dir.path().join("oqs");
-    let cert = app.facility_cert(&app.clinic().code);
-    let mut fi = FileInterface::new(&root, app.client_with(Some(&cert))).unwrap();
-    fi.settle = Duration::from_millis(150);
+    let mut fi = interface(&app, &root);
     let req = request(&app, "valid", "AFI-S");
     let path = fi.req_dir().join("OQSsiquc01req_000000000020.xml");
     std::fs::write(&path, siquc01::encode_request_xml(&req, Encoding::Utf8)).unwrap();
-    assert!(
-        fi.pass().await.unwrap().is_empty(),
-        "a file seen for the first time is not read yet"
-    );
-    tokio::time::sleep(Duration::from_millis(200)).await;
     app.stop_central().await;
     let out = fi.pass().await.unwrap();
     assert_eq!(
@@ -215,4 +208,36 @@ async fn requests_wait_while_central_is_down_and_files_are_read_only_when_stable
         "central is down: kept for later"
     );
     assert!(path.exists());
+}
+
+#[tokio::test]
+async fn complete_requests_are_taken_at_once_and_partial_ones_refused_only_when_stable() {
+    let app = spawn_app().await;
+    let root = app.dir.path().join("oqs");
+    let mut fi = interface(&app, &root);
+    fi.settle = Duration::from_millis(150);
+    let body = siquc01::encode_request_xml(&request(&app, "valid", "AFI-P"), Encoding::Utf8);
+    let half = &body[..body.len() / 2];
+
+    // A writer is still writing: half a message is not read, and not refused either.
+    let growing = fi.req_dir().join("OQSsiquc01req_000000000030.xml");
+    std::fs::write(&growing, half).unwrap();
+    assert!(fi.pass().await.unwrap().is_empty());
+    // The writer finishes: the complete message is answered on the next pass, at once.
+    std::fs::write(&growing, &body).unwrap();
+    let out = fi.pass().await.unwrap();
+    assert!(matches!(out.as_slice(), [Outcome::Answered(_)]), "{out:?}");
+
+    // A writer that stopped half-way: refused once the file has been stable for `settle`.
+    let stuck = fi.req_dir().join("OQSsiquc01req_000000000031.xml");
+    std::fs::write(&stuck, half).unwrap();
+    assert!(fi.pass().await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let out = fi.pass().await.unwrap();
+    assert!(
+        matches!(out.as_slice(), [Outcome::Refused { .. }]),
+        "{out:?}"
+    );
+    assert!(fi.res_dir().join("OQSsiquc01req_000000000031.err").exists());
+    app.stop().await;
 }

@@ -73,19 +73,12 @@ async fn try_spawn(opts: Options) -> anyhow::Result<TestApp> {
     let summary =
         provision::load_population(&store, SEED, opts.people, test_today(), |_| {}).await?;
     let clock = Arc::new(FixedClock::new(test_now()));
-    let pki = data.pki();
-    let tls = onshi_pki::server_config_mtls(
-        &PkiLayout::read(&pki.server())?,
-        &std::fs::read_to_string(pki.facility_ca().0)?,
-    )?;
-    let central = onshi_central::start(CentralConfig {
-        listen: "127.0.0.1:0".parse()?,
-        tls,
-        store: store.clone(),
-        clock: clock.clone() as Arc<dyn Clock>,
-        limits: onshi_wire::Limits::default(),
-        card_ca: Some(provision::ensure_card_ca(&data)?),
-    })
+    let central = onshi_central::start(central_config(
+        &data,
+        &store,
+        &clock,
+        "127.0.0.1:0".parse()?,
+    )?)
     .await?;
     Ok(TestApp {
         addr: central.addr,
@@ -97,6 +90,27 @@ async fn try_spawn(opts: Options) -> anyhow::Result<TestApp> {
         facilities,
         central: Some(central),
         pg,
+    })
+}
+
+fn central_config(
+    data: &DataDir,
+    store: &Store,
+    clock: &Arc<FixedClock>,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<CentralConfig> {
+    let pki = data.pki();
+    let tls = onshi_pki::server_config_mtls(
+        &PkiLayout::read(&pki.server())?,
+        &std::fs::read_to_string(pki.facility_ca().0)?,
+    )?;
+    Ok(CentralConfig {
+        listen,
+        tls,
+        store: store.clone(),
+        clock: clock.clone() as Arc<dyn Clock>,
+        limits: onshi_wire::Limits::default(),
+        card_ca: Some(provision::ensure_card_ca(data)?),
     })
 }
 
@@ -218,6 +232,25 @@ impl TestApp {
         if let Some(c) = self.central.take() {
             c.shutdown().await;
         }
+    }
+
+    /// Starts central again on the same address and database (after [`Self::stop_central`]).
+    pub async fn restart_central(&mut self) {
+        let mut tries = 0;
+        let central = loop {
+            let config = central_config(&self.data, &self.store, &self.clock, self.addr)
+                .expect("central config");
+            match onshi_central::start(config).await {
+                Ok(c) => break c,
+                // The port may linger for a moment after the shutdown.
+                Err(_) if tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("restart central: {e}"),
+            }
+        };
+        self.central = Some(central);
     }
 
     pub async fn stop(mut self) {
