@@ -454,12 +454,15 @@ async fn start_terminal(
     let local = onshi_terminal::local::LocalDb::open(&local_path)?;
     let terminal = onshi_terminal::Terminal::new(onshi_terminal::TerminalConfig {
         facility: facility.clone(),
-        link: onshi_terminal::CentralLink::new(client),
+        link: onshi_terminal::CentralLink::new(client.clone()),
         local,
         oqs_root: oqs.clone(),
         wallet,
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
     })?;
+    // The REST form of the file interface (`/api/v1/…`) on the same port.
+    let rest =
+        onshi_terminal::rest::router(Arc::new(onshi_terminal::relay::Relay::new(client.clone())));
     let listen: SocketAddr = ([127, 0, 0, 1], port).into();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -467,7 +470,9 @@ async fn start_terminal(
     let addr = listener.local_addr()?;
     tokio::spawn(files.run(std::time::Duration::from_millis(100)));
     tokio::spawn(async move {
-        if let Err(e) = onshi_terminal::serve(listener, onshi_terminal::router(terminal)).await {
+        if let Err(e) =
+            onshi_terminal::serve(listener, onshi_terminal::router(terminal).merge(rest)).await
+        {
             tracing::error!(error = %e, "terminal pages stopped");
         }
     });
