@@ -95,6 +95,27 @@ enum TerminalCommand {
         #[arg(long, default_value_t = 300)]
         settle_ms: u64,
     },
+    /// The facility agent: kiosk page (face-auth card reader), staff switches and the file
+    /// interface, on 127.0.0.1:PORT; the only thing that talks to central.
+    Serve {
+        #[arg(long, default_value = "demo-data")]
+        data: PathBuf,
+        /// Pages on 127.0.0.1:PORT.
+        #[arg(long, default_value_t = 8444)]
+        port: u16,
+        /// Facility whose certificate is used (default: the demo clinic).
+        #[arg(long)]
+        facility: Option<String>,
+        /// Central's address (default: the one a running central wrote to DATA/central.addr).
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        /// Folder holding req/, res/ and face/ (default DATA/oqs).
+        #[arg(long)]
+        oqs: Option<PathBuf>,
+        /// Software cards the kiosk offers to place (default DATA/cards).
+        #[arg(long)]
+        wallet: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -177,6 +198,48 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Card(args) => card::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Terminal {
+            command:
+                TerminalCommand::Serve {
+                    data,
+                    port,
+                    facility,
+                    addr,
+                    oqs,
+                    wallet,
+                },
+        } => {
+            let dir = DataDir::new(data);
+            let facility = match facility {
+                Some(f) => onshi_core::ids::MedicalInstitutionCode::parse(&f)?,
+                None => provision::facilities(bench::DEFAULT_SEED)[0].code.clone(),
+            };
+            let addr = match addr {
+                Some(a) => a,
+                None => std::fs::read_to_string(dir.central_addr())
+                    .context("central address (is central running?)")?
+                    .trim()
+                    .parse()?,
+            };
+            let t = start_terminal(
+                &dir,
+                &facility,
+                addr,
+                port,
+                oqs.unwrap_or_else(|| dir.root.join("oqs")),
+                Some(wallet.unwrap_or_else(|| card::cards_dir(&dir))),
+            )
+            .await?;
+            eprintln!(
+                "terminal for {}: kiosk http://{}/kiosk, reader settings http://{}/reader, files {}",
+                facility.as_str(),
+                t.addr,
+                t.addr,
+                t.oqs.display()
+            );
+            tokio::signal::ctrl_c().await?;
+            Ok(())
+        }
         Command::Terminal {
             command:
                 TerminalCommand::Files {
@@ -303,13 +366,18 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
     if let Err(e) = demo_cards::prior_physical_use(&dir, &clinic.code, central.addr).await {
         eprintln!("warning: the smartphone cases are not prepared: {e:#}");
     }
-    // The demo clinic's terminal: the file interface for its receipt computer.
-    let oqs = dir.root.join("oqs");
-    let files = onshi_terminal::files::FileInterface::new(
-        &oqs,
-        check::facility_client(&dir, &clinic.code, central.addr)?,
-    )?;
-    tokio::spawn(files.run(std::time::Duration::from_millis(100)));
+    // The demo clinic's terminal: kiosk page, reader settings and the file interface.
+    let terminal = start_terminal(
+        &dir,
+        &clinic.code,
+        central.addr,
+        port.checked_add(1)
+            .context("--port leaves no room for the terminal")?,
+        dir.root.join("oqs"),
+        Some(card::cards_dir(&dir)),
+    )
+    .await?;
+    let oqs = terminal.oqs.clone();
     let (cert, key) = pki.facility(&clinic.code);
     println!("onshi demo is running");
     println!(
@@ -349,8 +417,66 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
         "  file interface:       {}/{{req,res,face}} (drop OQSsiquc01req_*.xml into req/)",
         oqs.display()
     );
+    println!(
+        "  kiosk (card reader):  http://{}/kiosk   (demo wallet: {})",
+        terminal.addr,
+        card::cards_dir(&dir).display()
+    );
+    println!(
+        "  reader settings:      http://{}/reader  (目視 mode, consent screens, face-file encoding)",
+        terminal.addr
+    );
     println!("stop with Ctrl-C");
     wait_for_ctrl_c(central).await
+}
+
+/// A started terminal: where its pages and files are.
+struct StartedTerminal {
+    addr: SocketAddr,
+    oqs: PathBuf,
+}
+
+/// Starts the facility terminal: file interface under `oqs`, pages on 127.0.0.1:`port`,
+/// settings in `DIR/terminal-{code}.sqlite`. Both run as tasks of this process.
+async fn start_terminal(
+    dir: &DataDir,
+    facility: &onshi_core::ids::MedicalInstitutionCode,
+    central: SocketAddr,
+    port: u16,
+    oqs: PathBuf,
+    wallet: Option<PathBuf>,
+) -> Result<StartedTerminal> {
+    let client = check::facility_client(dir, facility, central)?;
+    let files = onshi_terminal::files::FileInterface::new(&oqs, client.clone())?;
+    let local_path = dir
+        .root
+        .join(format!("terminal-{}.sqlite", facility.as_str()));
+    let local = onshi_terminal::local::LocalDb::open(&local_path)?;
+    let terminal = onshi_terminal::Terminal::new(onshi_terminal::TerminalConfig {
+        facility: facility.clone(),
+        link: onshi_terminal::CentralLink::new(client.clone()),
+        local,
+        oqs_root: oqs.clone(),
+        wallet,
+        clock: Arc::new(SystemClock) as Arc<dyn Clock>,
+    })?;
+    // The REST form of the file interface (`/api/v1/…`) on the same port.
+    let rest =
+        onshi_terminal::rest::router(Arc::new(onshi_terminal::relay::Relay::new(client.clone())));
+    let listen: SocketAddr = ([127, 0, 0, 1], port).into();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("terminal: listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(files.run(std::time::Duration::from_millis(100)));
+    tokio::spawn(async move {
+        if let Err(e) =
+            onshi_terminal::serve(listener, onshi_terminal::router(terminal).merge(rest)).await
+        {
+            tracing::error!(error = %e, "terminal pages stopped");
+        }
+    });
+    Ok(StartedTerminal { addr, oqs })
 }
 
 async fn wait_for_ctrl_c(central: RunningCentral) -> Result<()> {
