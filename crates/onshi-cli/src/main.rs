@@ -263,18 +263,22 @@ async fn run(cli: Cli) -> Result<()> {
                     .parse()?,
             };
             let root = oqs.unwrap_or_else(|| dir.root.join("oqs"));
-            let mut files = onshi_terminal::files::FileInterface::new(
-                &root,
-                check::facility_client(&dir, &facility, addr)?,
-            )?;
+            let client = check::facility_client(&dir, &facility, addr)?;
+            let clock = Arc::new(SystemClock) as Arc<dyn Clock>;
+            let (relay, outbox) = terminal_relay(&dir, &facility, &client, &clock)?;
+            let mut files = onshi_terminal::files::FileInterface::with_relay(&root, relay)?;
             files.settle = std::time::Duration::from_millis(settle_ms);
+            tokio::spawn(
+                onshi_terminal::outage::Reconciler::new(outbox, client, &root, clock)
+                    .run(RECONCILE_EVERY),
+            );
             eprintln!(
                 "file interface on {} as {}",
                 root.display(),
                 facility.as_str()
             );
             tokio::select! {
-                _ = files.run(std::time::Duration::from_millis(100)) => Ok(()),
+                _ = files.run(FILE_POLL) => Ok(()),
                 r = tokio::signal::ctrl_c() => r.map_err(Into::into),
             }
         }
@@ -430,6 +434,36 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
     wait_for_ctrl_c(central).await
 }
 
+/// How often the terminal looks at `req/` (a directory listing: cheap; it bounds the
+/// latency of a file check, see `onshi bench --scenario files`).
+const FILE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+/// How often the outbox is looked at (each queued check keeps its own back-off).
+const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The terminal's local database: settings, last known answers, outbox.
+fn terminal_db(dir: &DataDir, facility: &onshi_core::ids::MedicalInstitutionCode) -> PathBuf {
+    dir.root
+        .join(format!("terminal-{}.sqlite", facility.as_str()))
+}
+
+/// The one way to central for files and REST, with the system-failure mode's outbox.
+fn terminal_relay(
+    dir: &DataDir,
+    facility: &onshi_core::ids::MedicalInstitutionCode,
+    client: &onshi_central::client::CentralClient,
+    clock: &Arc<dyn Clock>,
+) -> Result<(
+    Arc<onshi_terminal::relay::Relay>,
+    Arc<onshi_terminal::outage::Outbox>,
+)> {
+    let outbox = Arc::new(onshi_terminal::outage::Outbox::open(&terminal_db(
+        dir, facility,
+    ))?);
+    let relay = onshi_terminal::relay::Relay::new(client.clone())
+        .with_outbox(outbox.clone(), clock.clone());
+    Ok((Arc::new(relay), outbox))
+}
+
 /// A started terminal: where its pages and files are.
 struct StartedTerminal {
     addr: SocketAddr,
@@ -447,28 +481,30 @@ async fn start_terminal(
     wallet: Option<PathBuf>,
 ) -> Result<StartedTerminal> {
     let client = check::facility_client(dir, facility, central)?;
-    let files = onshi_terminal::files::FileInterface::new(&oqs, client.clone())?;
-    let local_path = dir
-        .root
-        .join(format!("terminal-{}.sqlite", facility.as_str()));
-    let local = onshi_terminal::local::LocalDb::open(&local_path)?;
+    let clock = Arc::new(SystemClock) as Arc<dyn Clock>;
+    let (relay, outbox) = terminal_relay(dir, facility, &client, &clock)?;
+    let files = onshi_terminal::files::FileInterface::with_relay(&oqs, relay.clone())?;
+    let local = onshi_terminal::local::LocalDb::open(&terminal_db(dir, facility))?;
     let terminal = onshi_terminal::Terminal::new(onshi_terminal::TerminalConfig {
         facility: facility.clone(),
         link: onshi_terminal::CentralLink::new(client.clone()),
         local,
         oqs_root: oqs.clone(),
         wallet,
-        clock: Arc::new(SystemClock) as Arc<dyn Clock>,
+        clock: clock.clone(),
+        outbox: Some(outbox.clone()),
     })?;
     // The REST form of the file interface (`/api/v1/…`) on the same port.
-    let rest =
-        onshi_terminal::rest::router(Arc::new(onshi_terminal::relay::Relay::new(client.clone())));
+    let rest = onshi_terminal::rest::router(relay);
     let listen: SocketAddr = ([127, 0, 0, 1], port).into();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("terminal: listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    tokio::spawn(files.run(std::time::Duration::from_millis(100)));
+    tokio::spawn(files.run(FILE_POLL));
+    tokio::spawn(
+        onshi_terminal::outage::Reconciler::new(outbox, client, &oqs, clock).run(RECONCILE_EVERY),
+    );
     tokio::spawn(async move {
         if let Err(e) =
             onshi_terminal::serve(listener, onshi_terminal::router(terminal).merge(rest)).await

@@ -109,6 +109,8 @@ function render(s) {
     case "register": return register(s);
     case "consent": return consent(s);
     case "done": return done(s);
+    case "declaration": return declaration(s);
+    case "offline": return offline(s);
     case "error": return error(s);
     default: return start();
   }
@@ -212,6 +214,45 @@ function done(s) {
   timer = setTimeout(start, 30000);
 }
 
+// システム障害時モード, a patient the terminal does not know: the 被保険者資格申立書 items.
+function declaration() {
+  const field = (id, label, attrs) => el("label", { class: "field" },
+    el("span", {}, label), el("input", Object.assign({ id: id, name: id }, attrs || {})));
+  const value = (id) => document.getElementById(id).value;
+  show("declaration",
+    el("h1", {}, "被保険者資格申立書"),
+    el("p", { class: "lead" }, "システム障害のため、資格情報を確認できません。ご本人の情報を入力してください。"),
+    el("form", { id: "declaration-form", class: "form" },
+      field("decl-name", "氏名", { required: true }),
+      field("decl-kana", "フリガナ"),
+      field("decl-birthdate", "生年月日（例 19800401）", { inputmode: "numeric", maxlength: 8, required: true }),
+      el("label", { class: "field" }, el("span", {}, "性別"),
+        el("select", { id: "decl-sex" }, el("option", { value: "1" }, "男"), el("option", { value: "2" }, "女"))),
+      field("decl-address", "住所"),
+      field("decl-insurer", "保険者名または保険者番号（わかる範囲で）"),
+      field("decl-numbers", "記号・番号（わかる範囲で）")),
+    el("div", { class: "buttons" },
+      el("button", { id: "declare-submit", class: "big yes", onclick: () => send({
+        action: "declare", name: value("decl-name"), kana: value("decl-kana"),
+        birthdate: value("decl-birthdate"), sex: value("decl-sex"), address: value("decl-address"),
+        insurer: value("decl-insurer"), card_numbers: value("decl-numbers"),
+      }) }, "申し立てる")));
+}
+
+function offline(s) {
+  session = null;
+  show("offline",
+    el("p", { class: "error-code" }, "システム障害時モード"),
+    el("p", { id: "offline-name", class: "name" }, s.name ? s.name + " 様" : ""),
+    el("h1", { id: "offline-title" }, "受付しました。"),
+    el("p", { id: "offline-message", class: "lead" }, s.message),
+    el("p", { class: "note" }, s.known
+      ? "前回確認時の資格情報で受付しています。受付窓口で保険証等の確認をお願いする場合があります。"
+      : "受付窓口にお声がけください。"),
+    el("div", { class: "buttons" }, el("button", { id: "offline-end", class: "big", onclick: finish }, "終了")));
+  timer = setTimeout(start, 30000);
+}
+
 function error(s) {
   const sec = show("error",
     el("p", { id: "error-code", class: "error-code" }, "【" + s.code + "】"),
@@ -221,7 +262,9 @@ function error(s) {
   if (s.retry && session) {
     let left = s.retry_seconds || 5;
     const count = el("p", { id: "retry-count", class: "note" }, left + "秒後に自動的に再接続します");
-    sec.append(count, el("div", { class: "buttons" }, el("button", { id: "end", class: "big quiet", onclick: finish }, "終了する")));
+    sec.append(count, el("div", { class: "buttons" },
+      s.offline ? el("button", { id: "offline-accept", class: "big", onclick: () => send({ action: "offline" }) }, "システム障害時モードで受付する") : null,
+      el("button", { id: "end", class: "big quiet", onclick: finish }, "終了する")));
     const tick = () => {
       left -= 1;
       if (left <= 0) { send({ action: "retry" }); return; }

@@ -181,6 +181,16 @@ pub enum Screen {
         grace: bool,
         face_file: String,
     },
+    /// System-failure mode, a new patient: the 被保険者資格申立書 items.
+    Declaration,
+    /// System-failure mode: accepted and queued (from the last known qualification, or
+    /// with the declaration).
+    Offline {
+        name: String,
+        /// Whether the terminal knew the patient's qualification from an earlier check.
+        known: bool,
+        message: String,
+    },
     Error {
         /// The reader's code (e.g. 101, 011, 906) or central's code.
         code: String,
@@ -190,6 +200,10 @@ pub enum Screen {
         /// The page retries by itself after `retry_seconds`.
         retry: bool,
         retry_seconds: u32,
+        /// Central is unreachable and the terminal can accept the check offline
+        /// (システム障害時モード): the page offers it.
+        #[serde(default)]
+        offline: bool,
     },
 }
 
@@ -201,6 +215,7 @@ fn error_screen(code: &str, title: &str, message: &str, action: &str) -> Screen 
         action: action.into(),
         retry: false,
         retry_seconds: 0,
+        offline: false,
     }
 }
 
@@ -250,6 +265,10 @@ pub(crate) struct Session {
     asked: usize,
     given: CardConsents,
     screen: Screen,
+    /// Central was unreachable once: the next failure goes to the system-failure mode.
+    unreachable_once: bool,
+    /// The queued offline check waiting for its declaration.
+    offline_id: Option<i64>,
 }
 
 type SharedSession = Arc<tokio::sync::Mutex<Session>>;
@@ -380,6 +399,8 @@ impl Terminal {
                 asked: 0,
                 given: CardConsents::default(),
                 screen: screen.clone(),
+                unreachable_once: false,
+                offline_id: None,
             },
             screen,
         ))
@@ -451,6 +472,8 @@ impl Terminal {
                 self.next_consent(s).await
             }
             (Screen::Error { retry: true, .. }, Action::Retry) => self.redo(s).await,
+            (Screen::Error { offline: true, .. }, Action::Offline) => self.offline(s),
+            (Screen::Declaration, Action::Declare { items }) => self.declare(s, items),
             // Anything else (a double tap, a stale page): stay where we are.
             _ => s.screen.clone(),
         }
@@ -552,6 +575,18 @@ impl Terminal {
             return card_unreadable("card gone");
         };
         match self.link.card_check(card, s.method).await {
+            Err(LinkError::Unreachable(e)) if self.outbox.is_some() => {
+                if s.unreachable_once {
+                    // The automatic retry failed too: システム障害時モード.
+                    return self.offline(s);
+                }
+                s.unreachable_once = true;
+                let mut screen = link_error(LinkError::Unreachable(e));
+                if let Screen::Error { offline, .. } = &mut screen {
+                    *offline = true;
+                }
+                screen
+            }
             Err(e) => link_error(e),
             Ok(answer) => match answer.error_code() {
                 Some("ONS4020") => {
@@ -676,8 +711,101 @@ impl Terminal {
         }
     }
 
+    /// システム障害時モード: the card signs an offline challenge; the check is queued and
+    /// answered from the card's last known qualification, or the patient is asked for the
+    /// 被保険者資格申立書 items. The real result becomes a face-result file when central
+    /// is back (see [`crate::outage`]).
+    fn offline(&self, s: &mut Session) -> Screen {
+        s.pending = None;
+        let Some(outbox) = self.outbox.clone() else {
+            return link_error(LinkError::Unreachable("no outbox".into()));
+        };
+        let Some(card) = s.card.as_mut() else {
+            return card_unreadable("card gone");
+        };
+        let now = self.clock.now();
+        let target =
+            crate::face_file_path(std::path::Path::new("face"), &self.facility, &now.to_wire());
+        let target = target.to_string_lossy().replace('\\', "/");
+        let encoding = self.settings().face_encoding;
+        match crate::outage::offline_card_check(
+            &outbox,
+            card,
+            &self.facility,
+            s.method,
+            now,
+            &target,
+            encoding,
+        ) {
+            Ok((id, answer)) => {
+                s.card = None;
+                match answer.body.results.first() {
+                    Some(item) => Screen::Offline {
+                        name: item.name.clone().unwrap_or_default(),
+                        known: true,
+                        message: answer
+                            .body
+                            .processing_result_message
+                            .clone()
+                            .unwrap_or_default(),
+                    },
+                    None => {
+                        s.offline_id = Some(id);
+                        Screen::Declaration
+                    }
+                }
+            }
+            Err(crate::outage::OfflineCardError::Card(CardError::Locked)) => locked_screen(),
+            Err(crate::outage::OfflineCardError::Card(e)) => card_unreadable(&e.to_string()),
+            Err(e) => {
+                tracing::error!(error = %e, "offline check could not be queued");
+                error_screen(
+                    "ONS9100",
+                    "問題が発生しました",
+                    "システム障害時モードでの受付ができませんでした。",
+                    "恐れ入りますが受付窓口までお越しください。",
+                )
+            }
+        }
+    }
+
+    fn declare(&self, s: &mut Session, items: crate::outage::Declaration) -> Screen {
+        let (Some(outbox), Some(id)) = (&self.outbox, s.offline_id) else {
+            return s.screen.clone();
+        };
+        if items.name.trim().is_empty() || Ymd::parse(items.birthdate.trim()).is_err() {
+            return Screen::Declaration;
+        }
+        if let Err(e) = outbox.declare(id, &items, self.clock.now()) {
+            tracing::error!(error = %e, "declaration could not be kept");
+            return error_screen(
+                "ONS9100",
+                "問題が発生しました",
+                "申立ての内容を保存できませんでした。",
+                "恐れ入りますが受付窓口までお越しください。",
+            );
+        }
+        s.offline_id = None;
+        Screen::Offline {
+            name: items.name.trim().to_string(),
+            known: false,
+            message: "システム障害時モード：被保険者資格申立書の内容を受け付けました。中央システムの復旧後に自動で資格を確認します。".into(),
+        }
+    }
+
     /// The face-result file, then the completion screen. The card session ends here.
     fn finish(&self, s: &mut Session, response: siquc01::Response) -> Screen {
+        if let (Some(outbox), Some(card)) = (&self.outbox, s.card.as_mut())
+            && response.header.segment_of_result == "1"
+            && let Ok(serial) = crate::outage::serial_of(card)
+            && let Err(e) = outbox.remember(
+                &crate::outage::card_key(&serial),
+                &response,
+                self.clock.now(),
+            )
+        {
+            tracing::warn!(error = %e, "could not remember the card's answer");
+        }
         s.card = None;
         let encoding = self.settings().face_encoding;
         let face_file = match self.write_face_file(&response, encoding) {
@@ -745,6 +873,7 @@ fn link_error(e: LinkError) -> Screen {
             action: "しばらくお待ちください。解決しない場合は受付窓口までお越しください（職員は院内のLANケーブルの接続状況を確認してください）。".into(),
             retry: true,
             retry_seconds: RETRY_SECONDS,
+            offline: false,
         },
         LinkError::Account(_) => error_screen(
             "906",
@@ -798,6 +927,7 @@ fn central_refusal(code: &str, answer: &CheckAnswer) -> Screen {
             action: "自動的に再試行します。しばらくお待ちください。".into(),
             retry: true,
             retry_seconds: RETRY_SECONDS,
+            offline: false,
         },
         c if c.starts_with("ONS403") => error_screen(
             code,
@@ -833,6 +963,13 @@ pub(crate) enum Action {
         answer: bool,
     },
     Retry,
+    /// Accept the check in the system-failure mode now (from the 011 screen).
+    Offline,
+    /// The 被保険者資格申立書 items.
+    Declare {
+        #[serde(flatten)]
+        items: crate::outage::Declaration,
+    },
 }
 
 #[derive(Serialize)]

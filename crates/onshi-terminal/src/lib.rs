@@ -43,6 +43,9 @@ pub struct TerminalConfig {
     /// Directory of software cards the kiosk offers to place (the demo wallet).
     pub wallet: Option<PathBuf>,
     pub clock: Arc<dyn Clock>,
+    /// The system-failure mode's last known answers and queue; without one the kiosk
+    /// can only say that central is unreachable.
+    pub outbox: Option<Arc<outage::Outbox>>,
 }
 
 /// A running terminal's shared state.
@@ -53,6 +56,7 @@ pub struct Terminal {
     pub oqs_root: PathBuf,
     pub wallet: Option<PathBuf>,
     pub clock: Arc<dyn Clock>,
+    pub outbox: Option<Arc<outage::Outbox>>,
     sessions: kiosk::Sessions,
 }
 
@@ -68,6 +72,7 @@ impl Terminal {
             oqs_root: c.oqs_root,
             wallet: c.wallet,
             clock: c.clock,
+            outbox: c.outbox,
             sessions: kiosk::Sessions::default(),
         }))
     }
@@ -95,7 +100,12 @@ impl Terminal {
     }
 }
 
-fn face_file_path(dir: &Path, facility: &MedicalInstitutionCode, stamp: &str) -> PathBuf {
+/// A new face-result file name under `dir` (`face/` relative for queued checks).
+pub(crate) fn face_file_path(
+    dir: &Path,
+    facility: &MedicalInstitutionCode,
+    stamp: &str,
+) -> PathBuf {
     use rand::RngCore;
     let mut b = [0u8; 10];
     rand::rng().fill_bytes(&mut b);

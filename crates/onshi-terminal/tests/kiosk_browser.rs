@@ -7,7 +7,10 @@
 
 use onshi_core::{Clock, Ymd};
 use onshi_pki::{Card, CertProfile, SoftwareCard};
+use onshi_terminal::files::{FileInterface, Outcome};
 use onshi_terminal::local::LocalDb;
+use onshi_terminal::outage::{Outbox, Reconciler};
+use onshi_terminal::relay::Relay;
 use onshi_terminal::{CentralLink, Terminal, TerminalConfig};
 use onshi_testkit::browser::{Browser, DEFAULT_WAIT, INSTALL_HINT};
 use onshi_testkit::{TestApp, spawn_app, test_today};
@@ -18,6 +21,7 @@ use std::sync::Arc;
 struct Kiosk {
     url: String,
     terminal: Arc<Terminal>,
+    outbox: Arc<Outbox>,
     _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
 }
@@ -33,17 +37,21 @@ async fn start_kiosk(app: &TestApp) -> Kiosk {
     let dir = tempfile::tempdir().unwrap();
     let clinic = app.clinic().code.clone();
     let client = app.client_with(Some(&app.facility_cert(&clinic)));
+    let local_path = dir
+        .path()
+        .join(format!("terminal-{}.sqlite", clinic.as_str()));
+    let local = LocalDb::open(&local_path).unwrap();
+    // The system-failure mode's queue lives in the same local database, as in
+    // `onshi terminal serve`.
+    let outbox = Arc::new(Outbox::open(&local_path).unwrap());
     let terminal = Terminal::new(TerminalConfig {
         facility: clinic.clone(),
         link: CentralLink::new(client),
-        local: LocalDb::open(
-            &dir.path()
-                .join(format!("terminal-{}.sqlite", clinic.as_str())),
-        )
-        .unwrap(),
+        local,
         oqs_root: dir.path().join("oqs"),
         wallet: Some(app.dir.path().join("cards")),
         clock: app.clock.clone() as Arc<dyn Clock>,
+        outbox: Some(outbox.clone()),
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -55,6 +63,7 @@ async fn start_kiosk(app: &TestApp) -> Kiosk {
     Kiosk {
         url: format!("http://{addr}"),
         terminal,
+        outbox,
         _dir: dir,
         server,
     }
@@ -475,7 +484,7 @@ async fn revoked_and_expired_cards_say_what_happened_and_what_to_do() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn central_down_shows_the_network_error_and_retries_by_itself() {
+async fn central_down_shows_the_network_error_retries_then_accepts_in_the_failure_mode() {
     let mut app = spawn_app().await;
     let person = app.person_of("valid").await;
     let (card, _) = app
@@ -497,11 +506,14 @@ async fn central_down_shows_the_network_error_and_retries_by_itself() {
     );
     b.wait_for_text("#retry-count", "自動的に再接続", DEFAULT_WAIT)
         .unwrap();
-    // The page retries on its own: the countdown runs out and starts again.
-    b.wait_for_text("#retry-count", "1秒後", DEFAULT_WAIT)
-        .unwrap();
-    b.wait_for_text("#retry-count", "4秒後", DEFAULT_WAIT)
-        .unwrap();
+    assert!(
+        b.find("#offline-accept").is_ok(),
+        "the failure mode is offered"
+    );
+    // The page retries on its own; central is still down, so the terminal switches to
+    // the system-failure mode: this patient is new to it, so the 申立書 comes.
+    screen(&b, "declaration");
+    assert_eq!(k.outbox.pending().unwrap(), 1);
     assert!(face_files(&k).is_empty());
     drop(b);
 }
@@ -568,6 +580,175 @@ async fn smartphones_after_the_physical_card_android_by_pin_iphone_by_its_biomet
     answer_consents(&b, |_| true);
     screen(&b, "done");
     assert_eq!(face_files(&k).len(), 3);
+    drop(b);
+    app.stop().await;
+}
+
+/// Places `card`, enters the PIN while central is down, and takes the failure mode.
+fn offline_check(b: &Browser, k: &Kiosk, card: &Path) {
+    place(b, k, card);
+    b.click("#method-pin").unwrap();
+    enter_pin(b, "1234");
+    screen(b, "error");
+    b.click("#offline-accept").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_central_down_ten_kiosk_and_file_checks_are_accepted_and_reconciled() {
+    let mut app = spawn_app().await;
+    let k = start_kiosk(&app).await;
+    let b = browser();
+    let mut cards = Vec::new();
+    for case in ["valid", "elderly_70_74", "rare_kanji", "preschool", "lost"] {
+        let person = app.person_of(case).await;
+        let (card, _) = app
+            .issue_card(person, CertProfile::Card, days(1000), true)
+            .await;
+        cards.push((case, card));
+    }
+    // Two patients came before: the terminal knows their qualification.
+    for (_, card) in &cards[..2] {
+        place(&b, &k, card);
+        b.click("#method-pin").unwrap();
+        enter_pin(&b, "1234");
+        answer_consents(&b, |_| false);
+        screen(&b, "done");
+    }
+    let before = face_files(&k).len();
+    assert_eq!(before, 2);
+
+    app.stop_central().await;
+    // Five kiosk checks: two returning patients, three new ones with the 申立書.
+    for (i, (case, card)) in cards.iter().enumerate() {
+        offline_check(&b, &k, card);
+        if i < 2 {
+            screen(&b, "offline");
+            let name = b.text("#offline-name").unwrap();
+            assert!(name.contains(&app.sample(case).name), "{name}");
+            assert!(
+                b.text("#offline-message")
+                    .unwrap()
+                    .contains("システム障害時モード")
+            );
+        } else {
+            screen(&b, "declaration");
+            let s = app.sample(case).clone();
+            b.type_into("#decl-name", &s.name).unwrap();
+            b.type_into("#decl-kana", "ﾃｽﾄ").unwrap();
+            b.type_into("#decl-birthdate", &s.birthdate).unwrap();
+            b.type_into("#decl-address", "東京都千代田区").unwrap();
+            b.type_into("#decl-insurer", &s.insurer_number).unwrap();
+            b.click("#declare-submit").unwrap();
+            screen(&b, "offline");
+            assert!(b.text("#offline-name").unwrap().contains(&s.name));
+        }
+    }
+    // Five file checks by insurance-card data.
+    let clinic = app.clinic().code.clone();
+    let client = app.client_with(Some(&app.facility_cert(&clinic)));
+    let relay = Arc::new(
+        Relay::new(client.clone())
+            .with_outbox(k.outbox.clone(), app.clock.clone() as Arc<dyn Clock>),
+    );
+    let oqs = k.terminal.oqs_root.clone();
+    let mut files = FileInterface::with_relay(&oqs, relay).unwrap();
+    files.settle = std::time::Duration::ZERO;
+    for (i, case) in [
+        "valid",
+        "lost",
+        "not_found",
+        "limit_certificate",
+        "late_elderly_75",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = app.sample(case).clone();
+        let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        let req = siquc01::Request {
+            header: siquc01::RequestHeader {
+                qualification_confirmation_date: test_today().to_wire(),
+                medical_institution_code: clinic.as_str().into(),
+                arbitrary_file_identifier: Some(format!("F{i}")),
+            },
+            search: siquc01::SearchInfo {
+                insurer_number: s.insurer_number,
+                insured_card_symbol: opt(&s.symbol),
+                insured_identification_number: s.number,
+                insured_branch_number: opt(&s.branch),
+                birthdate: s.birthdate,
+                ..Default::default()
+            },
+        };
+        std::fs::write(
+            files
+                .req_dir()
+                .join(format!("OQSsiquc01req_20261123000{i}.xml")),
+            siquc01::encode_request_xml(&req, Encoding::Utf8),
+        )
+        .unwrap();
+    }
+    let out = files.pass().await.unwrap();
+    assert_eq!(out.len(), 5);
+    assert!(
+        out.iter().all(|o| matches!(o, Outcome::Provisional(_))),
+        "{out:?}"
+    );
+    assert_eq!(
+        k.outbox.pending().unwrap(),
+        10,
+        "ten checks accepted and queued"
+    );
+    assert_eq!(
+        face_files(&k).len(),
+        before,
+        "no face file before the real result"
+    );
+    // The declarations were kept with their checks.
+    let declared = (1..=20)
+        .filter_map(|id| k.outbox.declaration(id).unwrap())
+        .count();
+    assert_eq!(declared, 3);
+
+    app.restart_central().await;
+    let mut reconciler = Reconciler::new(
+        k.outbox.clone(),
+        client,
+        &oqs,
+        app.clock.clone() as Arc<dyn Clock>,
+    );
+    let mut written = Vec::new();
+    for _ in 0..60 {
+        written.extend(reconciler.pass().await.unwrap().reconciled);
+        if written.len() == 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(written.len(), 10, "all ten reconciled");
+    assert_eq!(k.outbox.pending().unwrap(), 0);
+    let faces = face_files(&k);
+    assert_eq!(
+        faces.len(),
+        before + 5,
+        "a face-result file per kiosk check"
+    );
+    for f in &faces {
+        let name = file_name(f);
+        assert!(
+            name.starts_with(&format!("OQSsiquc01res_face_{}", clinic.as_str())),
+            "{name}"
+        );
+        let (res, _) =
+            siquc01::decode_response_xml(&std::fs::read(f).unwrap(), &Limits::default()).unwrap();
+        assert_eq!(res.header.segment_of_result, "1", "{name}");
+    }
+    let reconciled: Vec<_> = std::fs::read_dir(oqs.join("res/reconciled"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !file_name(p).starts_with('.'))
+        .collect();
+    assert_eq!(reconciled.len(), 5);
     drop(b);
     app.stop().await;
 }

@@ -231,6 +231,19 @@ impl Browser {
             .with_context(|| format!("click {css:?}"))
     }
 
+    /// Waits for the input `css`, then types `text` into it (kanji included: WebDriver
+    /// sends the characters, not key codes).
+    pub fn type_into(&self, css: &str, text: &str) -> Result<()> {
+        let e = self.wait_for(css, DEFAULT_WAIT)?;
+        self.session_call(
+            "POST",
+            &format!("/element/{}/value", e.id),
+            Some(json!({ "text": text })),
+        )
+        .map(|_| ())
+        .with_context(|| format!("type into {css:?}"))
+    }
+
     pub fn element_text(&self, e: &Element) -> Result<String> {
         let v = self.session_call("GET", &format!("/element/{}/text", e.id), None)?;
         Ok(v.as_str().unwrap_or_default().to_string())
