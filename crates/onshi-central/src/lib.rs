@@ -13,10 +13,11 @@ mod consent;
 pub mod deferred;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod provision;
 mod reference;
 mod server;
 mod tls;
 
-pub use server::{CentralConfig, FACILITY_CACHE_SECONDS, RunningCentral, start};
+pub use server::{CentralConfig, FACILITY_CACHE_SECONDS, RunningCentral, metrics_router, start};
 pub use tls::Peer;

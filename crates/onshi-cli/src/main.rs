@@ -139,6 +139,10 @@ enum CentralCommand {
         /// Worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Also serve `/metrics` (Prometheus) and `/health` over plain HTTP here, for
+        /// the operator's network (over mTLS they are on the main port too).
+        #[arg(long)]
+        metrics: Option<SocketAddr>,
     },
 }
 
@@ -179,6 +183,7 @@ async fn run(cli: Cli) -> Result<()> {
                     data,
                     database,
                     listen,
+                    metrics,
                     ..
                 },
         } => {
@@ -186,6 +191,14 @@ async fn run(cli: Cli) -> Result<()> {
             let store = open_store(&dir, database.as_deref()).await?;
             let central = start_central(&dir, store, listen).await?;
             eprintln!("central: https://{} (mTLS)", central.addr);
+            if let Some(at) = metrics {
+                let listener = tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("metrics: listen on {at}"))?;
+                eprintln!("metrics: http://{}/metrics", listener.local_addr()?);
+                let router = onshi_central::metrics_router(central.metrics.clone());
+                tokio::spawn(async move { axum::serve(listener, router).await });
+            }
             wait_for_ctrl_c(central).await
         }
         Command::Synth {
