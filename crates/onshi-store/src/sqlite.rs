@@ -147,7 +147,7 @@ impl SqliteStore {
         })
     }
 
-    fn reader(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
         let n = self.inner.readers.len();
         let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
         for i in 0..n {
@@ -158,7 +158,7 @@ impl SqliteStore {
         lock(&self.inner.readers[start % n])
     }
 
-    fn admin(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn admin(&self) -> MutexGuard<'_, Connection> {
         lock(&self.inner.admin)
     }
 
@@ -336,7 +336,7 @@ impl SqliteStore {
         self.inner.writer.submit(op).await
     }
 
-    fn query_all<T>(
+    pub(crate) fn query_all<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
@@ -352,7 +352,7 @@ impl SqliteStore {
         Ok(out)
     }
 
-    fn execute_admin(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+    pub(crate) fn execute_admin(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
         Ok(self.admin().execute(sql, params)?)
     }
 
