@@ -73,12 +73,23 @@ pub async fn load_population(
     };
     // Generation is synchronous and CPU-bound; loading is async. A channel between a
     // generator thread and this task lets both cores work.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<onshi_synth::Batch>(4);
+    // Each batch's medical histories (claims, checkups) are made on the generator thread
+    // too and loaded right after the batch's people.
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<(onshi_synth::Batch, onshi_synth::MedicalBatch)>(4);
     let generator = std::thread::spawn(move || {
-        onshi_synth::generate(&cfg, 2_000, |batch| tx.blocking_send(batch), |_| {})
+        onshi_synth::generate(
+            &cfg,
+            2_000,
+            |batch| {
+                let medical = onshi_synth::medical_batch(cfg.seed, &batch.persons, cfg.today);
+                tx.blocking_send((batch, medical)).map_err(|_| ())
+            },
+            |_| {},
+        )
     });
     let mut loaded = 0;
-    while let Some(batch) = rx.recv().await {
+    while let Some((batch, medical)) = rx.recv().await {
         store
             .load_population(PopulationSlice {
                 persons: &batch.persons,
@@ -88,6 +99,7 @@ pub async fn load_population(
                 specific_diseases: &batch.specific_diseases,
             })
             .await?;
+        store.load_medical(medical_slice(&medical)).await?;
         loaded += batch.persons.len();
         progress(loaded);
     }
@@ -96,6 +108,18 @@ pub async fn load_population(
         .map_err(|_| StoreError::Join("generator panicked".into()))?
         .map_err(|_| StoreError::Join("loader stopped early".into()))?;
     Ok(summary)
+}
+
+/// The store's view of a generated medical batch.
+pub fn medical_slice(m: &onshi_synth::MedicalBatch) -> onshi_store::MedicalSlice<'_> {
+    onshi_store::MedicalSlice {
+        claims: &m.claims,
+        drugs: &m.drugs,
+        procedures: &m.procedures,
+        diagnoses: &m.diagnoses,
+        checkups: &m.checkups,
+        checkup_values: &m.checkup_values,
+    }
 }
 
 /// Writes `samples.json`.
