@@ -89,6 +89,8 @@ pub async fn load_population(
         )
     });
     let mut loaded = 0;
+    let mut medical_rows = 0usize;
+    let started = std::time::Instant::now();
     while let Some((batch, medical)) = rx.recv().await {
         store
             .load_population(PopulationSlice {
@@ -100,9 +102,19 @@ pub async fn load_population(
             })
             .await?;
         store.load_medical(medical_slice(&medical)).await?;
+        medical_rows += medical.rows();
         loaded += batch.persons.len();
         progress(loaded);
     }
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    tracing::info!(
+        persons = loaded,
+        medical_rows,
+        seconds = format!("{secs:.1}"),
+        persons_per_second = format!("{:.0}", loaded as f64 / secs),
+        medical_rows_per_second = format!("{:.0}", medical_rows as f64 / secs),
+        "population loaded (generation and loading overlap; rates are of the whole load)"
+    );
     let summary = generator
         .join()
         .map_err(|_| StoreError::Join("generator panicked".into()))?

@@ -4,6 +4,7 @@ mod bench;
 mod card;
 mod check;
 mod demo_cards;
+mod ops;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -69,6 +70,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Load-test a running central (see docs/performance.md).
     Bench(bench::BenchArgs),
+    /// Operator commands: disaster declarations, facility locations.
+    Ops(ops::OpsArgs),
+    /// The audit trail of medical-information views and staff logins.
+    Audit(ops::AuditArgs),
     /// The facility terminal (資格確認端末).
     Terminal {
         #[command(subcommand)]
@@ -177,6 +182,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Card(args) => card::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Ops(args) => ops::run_ops(args).await,
+        Command::Audit(args) => ops::run_audit(args).await,
         Command::Terminal {
             command:
                 TerminalCommand::Files {
