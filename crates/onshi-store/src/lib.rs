@@ -222,7 +222,7 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
-    audit: std::sync::Arc<medical::AuditQueue>,
+    audit: tokio::sync::mpsc::UnboundedSender<medical::AuditJob>,
 }
 
 impl Store {
@@ -243,10 +243,9 @@ impl Store {
                     .map_err(|e| StoreError::Join(e.to_string()))??,
             )
         };
-        Ok(Store {
-            backend,
-            audit: Default::default(),
-        })
+        let (audit, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(medical::audit_writer(backend.clone(), rx));
+        Ok(Store { backend, audit })
     }
 
     /// "sqlite" or "postgres".

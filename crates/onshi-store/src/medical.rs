@@ -21,7 +21,6 @@ use onshi_core::medical::{
 };
 use onshi_core::model::Person;
 use rusqlite::params;
-use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 /// Medical records to load in one transaction.
@@ -412,7 +411,7 @@ impl SqliteStore {
     }
 
     fn append_audit(&self, entries: &[AuditEntry]) -> Result<Vec<i64>> {
-        let mut conn = self.admin();
+        let mut conn = self.audit_connection();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let rows = {
             let head = {
@@ -577,17 +576,45 @@ impl PgStore {
 }
 
 // ---------------------------------------------------------------------------------------
-// The audit group commit.
+// The audit group commit: one writer task per store takes whatever is queued, appends it
+// in one transaction and answers each caller. A caller waits for at most the commit in
+// progress and its own.
 
-type AuditJob = (AuditEntry, oneshot::Sender<Result<i64>>);
+pub(crate) type AuditJob = (AuditEntry, oneshot::Sender<Result<i64>>);
 
-#[derive(Default)]
-pub(crate) struct AuditQueue {
-    state: Mutex<(Vec<AuditJob>, bool)>,
-}
+const MAX_AUDIT_GROUP: usize = 1024;
 
-fn lock_queue(q: &AuditQueue) -> std::sync::MutexGuard<'_, (Vec<AuditJob>, bool)> {
-    q.state.lock().unwrap_or_else(|p| p.into_inner())
+pub(crate) async fn audit_writer(
+    backend: Backend,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<AuditJob>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_AUDIT_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let (entries, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+        let result = match &backend {
+            Backend::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.append_audit(&entries)).await
+            }
+            Backend::Postgres(p) => p.append_audit(&entries).await,
+        };
+        for (i, reply) in replies.into_iter().enumerate() {
+            let r = match &result {
+                Ok(seqs) => seqs
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| StoreError::Corrupt("audit row not appended".into())),
+                Err(e) => Err(StoreError::Corrupt(format!("audit not recorded: {e}"))),
+            };
+            let _ = reply.send(r);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -780,42 +807,9 @@ impl Store {
     /// Appends one audit row and returns its sequence number once it is committed.
     pub async fn record_audit(&self, entry: AuditEntry) -> Result<i64> {
         let (tx, rx) = oneshot::channel();
-        let lead = {
-            let mut q = lock_queue(&self.audit);
-            q.0.push((entry, tx));
-            !std::mem::replace(&mut q.1, true)
-        };
-        if lead {
-            tokio::task::yield_now().await;
-            loop {
-                let group = {
-                    let mut q = lock_queue(&self.audit);
-                    if q.0.is_empty() {
-                        q.1 = false;
-                        break;
-                    }
-                    std::mem::take(&mut q.0)
-                };
-                let (entries, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-                let result = match &self.backend {
-                    Backend::Sqlite(s) => {
-                        let s = s.clone();
-                        blocking(move || s.append_audit(&entries)).await
-                    }
-                    Backend::Postgres(p) => p.append_audit(&entries).await,
-                };
-                for (i, reply) in replies.into_iter().enumerate() {
-                    let r = match &result {
-                        Ok(seqs) => seqs
-                            .get(i)
-                            .copied()
-                            .ok_or_else(|| StoreError::Corrupt("audit row not appended".into())),
-                        Err(e) => Err(StoreError::Corrupt(format!("audit not recorded: {e}"))),
-                    };
-                    let _ = reply.send(r);
-                }
-            }
-        }
+        self.audit
+            .send((entry, tx))
+            .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
