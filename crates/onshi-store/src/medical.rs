@@ -3,10 +3,9 @@
 //!
 //! Every view reads one person's lines since a horizon date through a `(person_id, date)`
 //! index and joins each line's claim by primary key. Audit rows go through a group-commit
-//! queue ([`AuditQueue`]): the first caller that finds no append in progress appends
-//! everything queued in one transaction (reading the chain head inside it) and answers
-//! each caller with its sequence number, so "recorded before answered" holds while a burst
-//! of views shares one commit.
+//! writer task: it appends everything queued in one transaction (reading the chain head
+//! inside it) and answers each caller with its sequence number, so "recorded before
+//! answered" holds while a burst of views shares one commit.
 
 use crate::audit::{self, AuditEntry, AuditRow};
 use crate::pg::{CopyBuf, PgStore, copy};
