@@ -192,6 +192,10 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         }
         return Ok(());
     }
+    if a.scenario == "bulk-files" {
+        let upload = bulk_upload(&facility, &keys, &today, a.bulk_patients);
+        return files_bench::run_bulk(client, &facility, &upload, a.json).await;
+    }
     if a.scenario == "bulk" {
         return run_bulk(
             &client,
@@ -210,7 +214,9 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "qualification" => vec!["qualification"],
         "card" => vec!["noop", "card"],
         "files" => vec!["files"],
-        other => bail!("unknown scenario {other:?} (qualification, noop, all, card, files, bulk)"),
+        other => bail!(
+            "unknown scenario {other:?} (qualification, noop, all, card, files, bulk, bulk-files)"
+        ),
     };
     let mut results = Vec::new();
     let mut rsa_verify_per_second = None;
@@ -474,20 +480,13 @@ struct BulkReport {
     machine: String,
 }
 
-/// `--scenario bulk`: one `OQSmuquc01req` with `patients` people from the sampled keys,
-/// then `OQSmuquc02req` every 10 ms until the result is complete. The upload is encoded
-/// before the clock starts; the clock stops when the complete `OQSmuquc02res` has been
-/// received and decoded.
-async fn run_bulk(
-    client: &onshi_central::client::CentralClient,
+/// One `OQSmuquc01req` with `patients` people from the sampled keys (cycled).
+pub(crate) fn bulk_upload(
     facility: &MedicalInstitutionCode,
     keys: &[onshi_store::CardKey],
     today: &str,
     patients: usize,
-    json: bool,
-    store: &Store,
-) -> Result<()> {
-    use onshi_wire::{Limits, muquc};
+) -> onshi_wire::muquc::UploadRequest {
     let searches: Vec<siquc01::SearchInfo> = keys
         .iter()
         .cycle()
@@ -503,14 +502,31 @@ async fn run_bulk(
             arbitrary_identifier: Some(format!("bench-{i}")),
         })
         .collect();
-    let upload = muquc::UploadRequest {
+    onshi_wire::muquc::UploadRequest {
         header: siquc01::RequestHeader {
             qualification_confirmation_date: today.to_string(),
             medical_institution_code: facility.as_str().into(),
             arbitrary_file_identifier: Some("bench-bulk".into()),
         },
-        body: muquc::UploadRequestBody { searches },
-    };
+        body: onshi_wire::muquc::UploadRequestBody { searches },
+    }
+}
+
+/// `--scenario bulk`: one `OQSmuquc01req` with `patients` people from the sampled keys,
+/// then `OQSmuquc02req` every 10 ms until the result is complete. The upload is encoded
+/// before the clock starts; the clock stops when the complete `OQSmuquc02res` has been
+/// received and decoded.
+async fn run_bulk(
+    client: &onshi_central::client::CentralClient,
+    facility: &MedicalInstitutionCode,
+    keys: &[onshi_store::CardKey],
+    today: &str,
+    patients: usize,
+    json: bool,
+    store: &Store,
+) -> Result<()> {
+    use onshi_wire::{Limits, muquc};
+    let upload = bulk_upload(facility, keys, today, patients);
     let body = Bytes::from(upload.encode_xml(Encoding::Utf8));
     let mut conn = client.connect().await?;
     let t0 = Instant::now();

@@ -100,6 +100,27 @@ enum TerminalCommand {
         #[arg(long, default_value_t = 300)]
         settle_ms: u64,
     },
+    /// The facility agent: kiosk page (face-auth card reader), staff switches and the file
+    /// interface, on 127.0.0.1:PORT; the only thing that talks to central.
+    Serve {
+        #[arg(long, default_value = "demo-data")]
+        data: PathBuf,
+        /// Pages on 127.0.0.1:PORT.
+        #[arg(long, default_value_t = 8444)]
+        port: u16,
+        /// Facility whose certificate is used (default: the demo clinic).
+        #[arg(long)]
+        facility: Option<String>,
+        /// Central's address (default: the one a running central wrote to DATA/central.addr).
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        /// Folder holding req/, res/ and face/ (default DATA/oqs).
+        #[arg(long)]
+        oqs: Option<PathBuf>,
+        /// Software cards the kiosk offers to place (default DATA/cards).
+        #[arg(long)]
+        wallet: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -186,6 +207,48 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Audit(args) => ops::run_audit(args).await,
         Command::Terminal {
             command:
+                TerminalCommand::Serve {
+                    data,
+                    port,
+                    facility,
+                    addr,
+                    oqs,
+                    wallet,
+                },
+        } => {
+            let dir = DataDir::new(data);
+            let facility = match facility {
+                Some(f) => onshi_core::ids::MedicalInstitutionCode::parse(&f)?,
+                None => provision::facilities(bench::DEFAULT_SEED)[0].code.clone(),
+            };
+            let addr = match addr {
+                Some(a) => a,
+                None => std::fs::read_to_string(dir.central_addr())
+                    .context("central address (is central running?)")?
+                    .trim()
+                    .parse()?,
+            };
+            let t = start_terminal(
+                &dir,
+                &facility,
+                addr,
+                port,
+                oqs.unwrap_or_else(|| dir.root.join("oqs")),
+                Some(wallet.unwrap_or_else(|| card::cards_dir(&dir))),
+            )
+            .await?;
+            eprintln!(
+                "terminal for {}: kiosk http://{}/kiosk, reader settings http://{}/reader, files {}",
+                facility.as_str(),
+                t.addr,
+                t.addr,
+                t.oqs.display()
+            );
+            tokio::signal::ctrl_c().await?;
+            Ok(())
+        }
+        Command::Terminal {
+            command:
                 TerminalCommand::Files {
                     data,
                     oqs,
@@ -207,18 +270,22 @@ async fn run(cli: Cli) -> Result<()> {
                     .parse()?,
             };
             let root = oqs.unwrap_or_else(|| dir.root.join("oqs"));
-            let mut files = onshi_terminal::files::FileInterface::new(
-                &root,
-                check::facility_client(&dir, &facility, addr)?,
-            )?;
+            let client = check::facility_client(&dir, &facility, addr)?;
+            let clock = Arc::new(SystemClock) as Arc<dyn Clock>;
+            let (relay, outbox) = terminal_relay(&dir, &facility, &client, &clock)?;
+            let mut files = onshi_terminal::files::FileInterface::with_relay(&root, relay)?;
             files.settle = std::time::Duration::from_millis(settle_ms);
+            tokio::spawn(
+                onshi_terminal::outage::Reconciler::new(outbox, client, &root, clock)
+                    .run(RECONCILE_EVERY),
+            );
             eprintln!(
                 "file interface on {} as {}",
                 root.display(),
                 facility.as_str()
             );
             tokio::select! {
-                _ = files.run(std::time::Duration::from_millis(100)) => Ok(()),
+                _ = files.run(FILE_POLL) => Ok(()),
                 r = tokio::signal::ctrl_c() => r.map_err(Into::into),
             }
         }
@@ -310,13 +377,18 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
     if let Err(e) = demo_cards::prior_physical_use(&dir, &clinic.code, central.addr).await {
         eprintln!("warning: the smartphone cases are not prepared: {e:#}");
     }
-    // The demo clinic's terminal: the file interface for its receipt computer.
-    let oqs = dir.root.join("oqs");
-    let files = onshi_terminal::files::FileInterface::new(
-        &oqs,
-        check::facility_client(&dir, &clinic.code, central.addr)?,
-    )?;
-    tokio::spawn(files.run(std::time::Duration::from_millis(100)));
+    // The demo clinic's terminal: kiosk page, reader settings and the file interface.
+    let terminal = start_terminal(
+        &dir,
+        &clinic.code,
+        central.addr,
+        port.checked_add(1)
+            .context("--port leaves no room for the terminal")?,
+        dir.root.join("oqs"),
+        Some(card::cards_dir(&dir)),
+    )
+    .await?;
+    let oqs = terminal.oqs.clone();
     let (cert, key) = pki.facility(&clinic.code);
     println!("onshi demo is running");
     println!(
@@ -356,8 +428,98 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
         "  file interface:       {}/{{req,res,face}} (drop OQSsiquc01req_*.xml into req/)",
         oqs.display()
     );
+    println!(
+        "  kiosk (card reader):  http://{}/kiosk   (demo wallet: {})",
+        terminal.addr,
+        card::cards_dir(&dir).display()
+    );
+    println!(
+        "  reader settings:      http://{}/reader  (目視 mode, consent screens, face-file encoding)",
+        terminal.addr
+    );
     println!("stop with Ctrl-C");
     wait_for_ctrl_c(central).await
+}
+
+/// How often the terminal looks at `req/` (a directory listing: cheap; it bounds the
+/// latency of a file check, see `onshi bench --scenario files`).
+const FILE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+/// How often the outbox is looked at (each queued check keeps its own back-off).
+const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The terminal's local database: settings, last known answers, outbox.
+fn terminal_db(dir: &DataDir, facility: &onshi_core::ids::MedicalInstitutionCode) -> PathBuf {
+    dir.root
+        .join(format!("terminal-{}.sqlite", facility.as_str()))
+}
+
+/// The one way to central for files and REST, with the system-failure mode's outbox.
+fn terminal_relay(
+    dir: &DataDir,
+    facility: &onshi_core::ids::MedicalInstitutionCode,
+    client: &onshi_central::client::CentralClient,
+    clock: &Arc<dyn Clock>,
+) -> Result<(
+    Arc<onshi_terminal::relay::Relay>,
+    Arc<onshi_terminal::outage::Outbox>,
+)> {
+    let outbox = Arc::new(onshi_terminal::outage::Outbox::open(&terminal_db(
+        dir, facility,
+    ))?);
+    let relay = onshi_terminal::relay::Relay::new(client.clone())
+        .with_outbox(outbox.clone(), clock.clone());
+    Ok((Arc::new(relay), outbox))
+}
+
+/// A started terminal: where its pages and files are.
+struct StartedTerminal {
+    addr: SocketAddr,
+    oqs: PathBuf,
+}
+
+/// Starts the facility terminal: file interface under `oqs`, pages on 127.0.0.1:`port`,
+/// settings in `DIR/terminal-{code}.sqlite`. Both run as tasks of this process.
+async fn start_terminal(
+    dir: &DataDir,
+    facility: &onshi_core::ids::MedicalInstitutionCode,
+    central: SocketAddr,
+    port: u16,
+    oqs: PathBuf,
+    wallet: Option<PathBuf>,
+) -> Result<StartedTerminal> {
+    let client = check::facility_client(dir, facility, central)?;
+    let clock = Arc::new(SystemClock) as Arc<dyn Clock>;
+    let (relay, outbox) = terminal_relay(dir, facility, &client, &clock)?;
+    let files = onshi_terminal::files::FileInterface::with_relay(&oqs, relay.clone())?;
+    let local = onshi_terminal::local::LocalDb::open(&terminal_db(dir, facility))?;
+    let terminal = onshi_terminal::Terminal::new(onshi_terminal::TerminalConfig {
+        facility: facility.clone(),
+        link: onshi_terminal::CentralLink::new(client.clone()),
+        local,
+        oqs_root: oqs.clone(),
+        wallet,
+        clock: clock.clone(),
+        outbox: Some(outbox.clone()),
+    })?;
+    // The REST form of the file interface (`/api/v1/…`) on the same port.
+    let rest = onshi_terminal::rest::router(relay);
+    let listen: SocketAddr = ([127, 0, 0, 1], port).into();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("terminal: listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(files.run(FILE_POLL));
+    tokio::spawn(
+        onshi_terminal::outage::Reconciler::new(outbox, client, &oqs, clock).run(RECONCILE_EVERY),
+    );
+    tokio::spawn(async move {
+        if let Err(e) =
+            onshi_terminal::serve(listener, onshi_terminal::router(terminal).merge(rest)).await
+        {
+            tracing::error!(error = %e, "terminal pages stopped");
+        }
+    });
+    Ok(StartedTerminal { addr, oqs })
 }
 
 async fn wait_for_ctrl_c(central: RunningCentral) -> Result<()> {

@@ -1,6 +1,12 @@
 //! The file interface (連携アプリ): receipt computers drop request files into `req/` and
 //! read results from `res/`; the face reader's results go to `face/`.
 //!
+//! Messages: `OQSsiquc01` (single check by insurance-card data; answered through the
+//! relay, so the system-failure mode applies), `OQSmuquc01` / `OQSmuquc02` (bulk check:
+//! upload → `ReceptionNumber`, then results, `SegmentOfResult` 2 while central is still
+//! processing) and `OQSsiimm01` (照会番号 registration), the last three validated here and
+//! forwarded to central as they are.
+//!
 //! Rules this module keeps (`shared/reference/ons-interface.md` §1):
 //! - A request `{PREFIX}req_{id}.xml` is answered by `{PREFIX}res_{id}.xml` in `res/`, and
 //!   the answer echoes `ArbitraryFileIdentifier`, so either way of pairing works.
@@ -29,8 +35,30 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// Message types the interface answers today.
+/// Single check by insurance-card data: answered through the relay (failure mode).
 const SINGLE_CHECK: &str = "OQSsiquc01";
+
+/// Messages forwarded to central as they are: (file prefix, central path, validation).
+/// While central is down they wait in `req/` (nothing can answer them offline).
+const FORWARDED: &[(&str, &str, Validate)] = &[
+    ("OQSmuquc01", "/oqs/v1/bulk", validate_bulk_upload),
+    ("OQSmuquc02", "/oqs/v1/bulk/result", validate_bulk_result),
+    ("OQSsiimm01", "/oqs/v1/reference-number", validate_reference),
+];
+
+type Validate = fn(&[u8]) -> Result<(), onshi_wire::WireError>;
+
+fn validate_bulk_upload(b: &[u8]) -> Result<(), onshi_wire::WireError> {
+    onshi_wire::muquc::UploadRequest::decode_xml(b, &Limits::bulk()).map(|_| ())
+}
+
+fn validate_bulk_result(b: &[u8]) -> Result<(), onshi_wire::WireError> {
+    onshi_wire::muquc::ResultRequest::decode_xml(b, &Limits::default()).map(|_| ())
+}
+
+fn validate_reference(b: &[u8]) -> Result<(), onshi_wire::WireError> {
+    onshi_wire::siimm::Request::decode_xml(b, &Limits::default()).map(|_| ())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -70,6 +98,7 @@ pub struct FileInterface {
     /// How long a file must stay unchanged before it is read.
     pub settle: Duration,
     seen: HashMap<PathBuf, (u64, SystemTime, SystemTime)>,
+    central_down_until: Option<std::time::Instant>,
 }
 
 impl FileInterface {
@@ -90,6 +119,7 @@ impl FileInterface {
             relay,
             settle: Duration::from_millis(300),
             seen: HashMap::new(),
+            central_down_until: None,
         })
     }
 
@@ -192,7 +222,10 @@ impl FileInterface {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(path)(e)),
         };
-        if !name.starts_with(SINGLE_CHECK) || !name.ends_with(".xml") {
+        let forwarded = FORWARDED
+            .iter()
+            .find(|(prefix, _, _)| name.starts_with(&format!("{prefix}req_")));
+        if !name.ends_with(".xml") || (!name.starts_with(SINGLE_CHECK) && forwarded.is_none()) {
             if !stable {
                 return Ok(None);
             }
@@ -202,9 +235,22 @@ impl FileInterface {
                     name,
                     &bytes,
                     "ONS1010",
-                    "この種類の要求ファイルにはまだ対応していません。".into(),
+                    "この種類の要求ファイルには対応していません（OQSsiquc01, OQSmuquc01, OQSmuquc02, OQSsiimm01）。".into(),
                 )
                 .map(Some);
+        }
+        if let Some((_, central_path, validate)) = forwarded {
+            return self
+                .forward(
+                    path,
+                    name,
+                    &res_path,
+                    &bytes,
+                    central_path,
+                    *validate,
+                    stable,
+                )
+                .await;
         }
         let limits = Limits::default();
         let (request, encoding) = match siquc01::decode_request_xml(&bytes, &limits) {
@@ -241,6 +287,54 @@ impl FileInterface {
             return Ok(Some(Outcome::Provisional(res_path)));
         }
         Ok(Some(Outcome::Answered(res_path)))
+    }
+
+    /// A message central answers as it is: validated here (so a bad file gets its `.err`
+    /// without a round trip), posted, and central's answer written as the result file.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward(
+        &mut self,
+        path: &Path,
+        name: &str,
+        res_path: &Path,
+        bytes: &[u8],
+        central_path: &str,
+        validate: Validate,
+        stable: bool,
+    ) -> Result<Option<Outcome>, FileError> {
+        if let Err(e) = validate(bytes) {
+            if !stable {
+                return Ok(None);
+            }
+            let err = onshi_central::error::CheckError::from(e);
+            return self
+                .refuse(path, name, bytes, err.code(), err.message_ja())
+                .map(Some);
+        }
+        if self
+            .central_down_until
+            .is_some_and(|t| std::time::Instant::now() < t)
+        {
+            return Ok(Some(Outcome::Deferred(path.to_owned())));
+        }
+        let Some(reply) = self
+            .relay
+            .post(
+                central_path,
+                "application/xml",
+                "application/xml",
+                bytes.to_vec(),
+            )
+            .await
+        else {
+            // Do not knock on a closed door every pass.
+            self.central_down_until = Some(std::time::Instant::now() + Duration::from_secs(1));
+            return Ok(Some(Outcome::Deferred(path.to_owned())));
+        };
+        self.central_down_until = None;
+        write_atomically(res_path, &reply.body)?;
+        std::fs::remove_file(path).map_err(io(path))?;
+        Ok(Some(Outcome::Answered(res_path.to_owned())))
     }
 
     fn refuse(

@@ -65,7 +65,33 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (reconciled_at, next_attempt_at);
 -- A check queued twice (the terminal stopped between queueing and answering) is one.
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_target ON outbox (target);
+-- 被保険者資格申立書 items a patient entered at the kiosk for a queued check.
+CREATE TABLE IF NOT EXISTS declaration (
+    outbox_id INTEGER PRIMARY KEY REFERENCES outbox (id),
+    items_json TEXT NOT NULL,
+    declared_at INTEGER NOT NULL
+);
 ";
+
+/// The items of a 被保険者資格申立書 captured at the kiosk while central was down.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Declaration {
+    /// 氏名.
+    pub name: String,
+    /// フリガナ.
+    pub kana: String,
+    /// 生年月日 (YYYYMMDD).
+    pub birthdate: String,
+    /// 性別: "1" 男, "2" 女.
+    pub sex: String,
+    /// 住所.
+    pub address: String,
+    /// 保険者名 or 保険者番号, as far as the patient knows it.
+    pub insurer: String,
+    /// 記号・番号, as far as the patient knows it.
+    pub card_numbers: String,
+}
 
 /// What is queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +165,7 @@ pub fn card_key(serial_hex: &str) -> String {
 impl Outbox {
     pub fn open(path: &Path) -> Result<Self, OutageError> {
         let db = Db::open(path)?;
+        db.busy_timeout(Duration::from_secs(5))?;
         db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         Self::on(db)
     }
@@ -219,6 +246,35 @@ impl Outbox {
                 r.get(0)
             })?,
         )
+    }
+
+    /// Keeps the 被保険者資格申立書 items entered for queued check `outbox_id`.
+    pub fn declare(
+        &self,
+        outbox_id: i64,
+        items: &Declaration,
+        at: JstDateTime,
+    ) -> Result<(), OutageError> {
+        let json = serde_json::to_string(items).unwrap_or_default();
+        self.db().execute(
+            "INSERT INTO declaration (outbox_id, items_json, declared_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (outbox_id) DO UPDATE SET items_json = excluded.items_json",
+            params![outbox_id, json, at.unix_micros()],
+        )?;
+        Ok(())
+    }
+
+    /// The declaration kept for queued check `outbox_id`.
+    pub fn declaration(&self, outbox_id: i64) -> Result<Option<Declaration>, OutageError> {
+        let json: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT items_json FROM declaration WHERE outbox_id = ?1",
+                [outbox_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
 
     /// Checks not yet reconciled whose next attempt is due at `now_ms` (Unix ms).
@@ -382,7 +438,7 @@ pub fn offline_card_check(
     now: JstDateTime,
     face_target: &str,
     encoding: Encoding,
-) -> Result<siquc01::Response, OfflineCardError> {
+) -> Result<(i64, siquc01::Response), OfflineCardError> {
     let serial = serial_of(card)?;
     let body =
         onshi_central::card_client::offline_signed_body(card, facility.as_str(), now, method)?;
@@ -390,7 +446,7 @@ pub fn offline_card_check(
         serde_json::from_slice(&body).map_err(|e| OfflineCardError::Body(e.to_string()))?;
     // For the last known answer once the real one arrives (central ignores it).
     payload["serial"] = serde_json::Value::String(serial.clone());
-    outbox.enqueue(
+    let id = outbox.enqueue(
         QueuedKind::CardCheck,
         payload.to_string().as_bytes(),
         face_target,
@@ -404,7 +460,7 @@ pub fn offline_card_check(
     };
     let mut answer = provisional_answer(outbox.last_known(&card_key(&serial))?, &echo, now);
     answer.header.reference_classification = Some("1".into());
-    Ok(answer)
+    Ok((id, answer))
 }
 
 /// The serial of the card's authentication certificate (hex, lower case).

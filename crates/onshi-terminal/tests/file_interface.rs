@@ -106,7 +106,7 @@ async fn invalid_requests_are_moved_to_res_with_an_err_file() {
     )
     .unwrap();
     std::fs::write(
-        fi.req_dir().join("OQSmuquc01req_000000000003.xml"),
+        fi.req_dir().join("OQSmutic01req_000000000003.xml"),
         b"<XmlMsg/>",
     )
     .unwrap();
@@ -135,7 +135,7 @@ async fn invalid_requests_are_moved_to_res_with_an_err_file() {
         );
     }
     let text =
-        std::fs::read_to_string(fi.res_dir().join("OQSmuquc01req_000000000003.err")).unwrap();
+        std::fs::read_to_string(fi.res_dir().join("OQSmutic01req_000000000003.err")).unwrap();
     assert!(text.contains("ONS1010"));
     assert_eq!(std::fs::read_dir(fi.req_dir()).unwrap().count(), 0);
     assert_eq!(history_len(&app).await, 0, "nothing reached central");

@@ -279,7 +279,8 @@ async fn kiosk_checks_while_central_is_down_become_face_files_when_it_returns() 
                 &target,
                 Encoding::ShiftJis,
             )
-            .unwrap(),
+            .unwrap()
+            .1,
         );
     }
     assert_eq!(

@@ -7,6 +7,8 @@
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`) and dropped afterwards. CI runs
 //! the whole suite once per backend.
 
+pub mod browser;
+
 use anyhow::Context;
 use onshi_central::client::{CentralClient, Connection};
 use onshi_central::provision::{self, DataDir};
