@@ -215,7 +215,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "card" => vec!["noop", "card"],
         "files" => vec!["files"],
         other => bail!(
-            "unknown scenario {other:?} (qualification, noop, all, card, files, bulk, bulk-files)"
+            "unknown scenario {other:?} (qualification, noop, all, card, files, bulk, bulk-files, medical)"
         ),
     };
     let mut results = Vec::new();
