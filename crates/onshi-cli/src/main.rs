@@ -2,6 +2,13 @@
 
 mod bench;
 mod card;
+
+/// mimalloc instead of glibc's malloc: a check allocates and frees many small buffers
+/// (XML, TLS records, rows) across threads; glibc spent about 14% of central's CPU in
+/// malloc/free/consolidation under load (perf, docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod check;
 mod demo_cards;
 mod ops;

@@ -367,6 +367,13 @@ impl Store {
         if person_ids.is_empty() {
             return Ok(Default::default());
         }
+        if let [one] = person_ids {
+            let found = match &self.backend {
+                Backend::Sqlite(s) => s.reference_number(facility.as_str(), *one)?,
+                Backend::Postgres(p) => p.reference_number(facility.as_str(), *one).await?,
+            };
+            return Ok(found.map(|r| (*one, r)).into_iter().collect());
+        }
         match &self.backend {
             Backend::Sqlite(s) => s.reference_numbers(facility.as_str(), person_ids),
             Backend::Postgres(p) => p.reference_numbers(facility.as_str(), person_ids).await,

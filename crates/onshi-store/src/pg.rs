@@ -551,6 +551,19 @@ impl PgStore {
         Ok(())
     }
 
+    pub(crate) async fn reference_number(
+        &self,
+        facility: &str,
+        person_id: i64,
+    ) -> Result<Option<String>> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(rows::REFERENCE_NUMBER).await?;
+        Ok(client
+            .query_opt(&stmt, &[&facility, &person_id])
+            .await?
+            .map(|r| r.get(0)))
+    }
+
     pub(crate) async fn reference_numbers(
         &self,
         facility: &str,

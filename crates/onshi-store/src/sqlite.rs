@@ -603,6 +603,18 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub(crate) fn reference_number(
+        &self,
+        facility: &str,
+        person_id: i64,
+    ) -> Result<Option<String>> {
+        Ok(self
+            .query_all(rows::REFERENCE_NUMBER, params![facility, person_id], |r| {
+                Ok(r.get::<_, String>(0)?)
+            })?
+            .pop())
+    }
+
     pub(crate) fn reference_numbers(
         &self,
         facility: &str,
