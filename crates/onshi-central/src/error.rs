@@ -76,6 +76,20 @@ pub enum CheckError {
     ReferencePersonNotFound,
     #[error("the card data matches more than one person")]
     ReferencePersonAmbiguous,
+    #[error("staff account missing or invalid: {0}")]
+    MedicalAccount(String),
+    #[error("medical information request: {0}")]
+    MedicalRequest(String),
+    #[error("no valid consent of this facility covers {0}")]
+    MedicalNoConsent(&'static str),
+    #[error("the disaster measure does not open {0}")]
+    MedicalNotInDisaster(&'static str),
+    #[error("no disaster declaration covers this facility now")]
+    DisasterNotDeclared,
+    #[error("no such patient")]
+    PatientNotFound,
+    #[error("the audit trail could not be written: {0}")]
+    AuditUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -147,6 +161,13 @@ impl CheckError {
             CheckError::BulkFailed(_) => "ONS5004",
             CheckError::ReferencePersonNotFound => "ONS5010",
             CheckError::ReferencePersonAmbiguous => "ONS5011",
+            CheckError::MedicalAccount(_) => "ONS6001",
+            CheckError::MedicalRequest(_) => "ONS6002",
+            CheckError::MedicalNoConsent(_) => "ONS6010",
+            CheckError::MedicalNotInDisaster(_) => "ONS6011",
+            CheckError::DisasterNotDeclared => "ONS6020",
+            CheckError::PatientNotFound => "ONS6030",
+            CheckError::AuditUnavailable(_) => "ONS6090",
             CheckError::Internal(_) => "ONS9002",
         }
     }
@@ -214,6 +235,17 @@ impl CheckError {
             CheckError::BulkFailed(_) => "一括照会の処理中にエラーが発生しました。もう一度一括照会を依頼してください。".into(),
             CheckError::ReferencePersonNotFound => "入力された被保険者証情報に該当する有効な資格がないため、照会番号を登録できませんでした。保険者番号・記号・番号・枝番を確認してください。".into(),
             CheckError::ReferencePersonAmbiguous => "入力された被保険者証情報に複数の方が該当するため、照会番号を登録できませんでした。枝番を指定してください。".into(),
+            CheckError::MedicalAccount(_) => "医療情報閲覧用アカウントが指定されていません。資格確認端末にログインし直してください。".into(),
+            CheckError::MedicalRequest(d) => format!("医療情報の照会内容が正しくありません（{d}）。"),
+            CheckError::MedicalNoConsent(label) => format!(
+                "この患者の{label}の閲覧に同意が得られていないか、同意から24時間を過ぎています。顔認証付きカードリーダーでマイナンバーカードによる本人確認と同意を行ってください。"
+            ),
+            CheckError::MedicalNotInDisaster(label) => format!(
+                "災害時の特別措置では{label}は閲覧できません。閲覧には患者のマイナンバーカードによる本人確認と同意が必要です。"
+            ),
+            CheckError::DisasterNotDeclared => "この医療機関の所在地は、現在、災害時の特別措置（緊急時医療情報・資格確認機能）の対象地域・期間ではありません。マイナンバーカードによる本人確認と同意が必要です。".into(),
+            CheckError::PatientNotFound => "該当する患者の情報がありません。".into(),
+            CheckError::AuditUnavailable(_) => "閲覧の記録を保存できなかったため、医療情報を表示できません。しばらくしてから再度照会してください。".into(),
         }
     }
 
@@ -250,6 +282,14 @@ impl CheckError {
             CheckError::ReferencePersonNotFound | CheckError::ReferencePersonAmbiguous => {
                 StatusCode::OK
             }
+            CheckError::MedicalAccount(_) | CheckError::MedicalRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            CheckError::MedicalNoConsent(_)
+            | CheckError::MedicalNotInDisaster(_)
+            | CheckError::DisasterNotDeclared => StatusCode::FORBIDDEN,
+            CheckError::PatientNotFound => StatusCode::NOT_FOUND,
+            CheckError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CheckError::BulkFailed(_) | CheckError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

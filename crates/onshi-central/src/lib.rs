@@ -13,6 +13,7 @@ mod consent;
 pub mod deferred;
 pub mod engine;
 pub mod error;
+pub mod medical;
 pub mod metrics;
 pub mod provision;
 mod reference;

@@ -168,6 +168,21 @@ fn router(state: AppState) -> Router {
             post(crate::card::deferred_check),
         )
         .route("/oqs/v1/card/crl", get(crate::card::crl))
+        .route("/oqs/v1/medical/patients", get(crate::medical::patients))
+        .route(
+            "/oqs/v1/medical/disaster",
+            get(crate::medical::disaster_status),
+        )
+        .route(
+            "/oqs/v1/medical/disaster/search",
+            post(crate::medical::disaster_search),
+        )
+        .route("/oqs/v1/medical/{kind}", get(crate::medical::view))
+        .route("/oqs/v1/audit/login", post(crate::medical::login))
+        .route(
+            "/oqs/v1/patient/access-log",
+            post(crate::medical::access_log),
+        )
         .route("/noop", post(noop))
         .route("/health", get(health))
         .route("/metrics", get(metrics))

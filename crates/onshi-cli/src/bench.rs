@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 mod card_bench;
 mod files_bench;
+mod medical_bench;
 
 pub const DEFAULT_SEED: u64 = 20261123;
 
@@ -60,6 +61,9 @@ pub struct BenchArgs {
     /// Bulk scenario: patients in the one upload (taken from the sampled keys).
     #[arg(long, default_value_t = 10_000)]
     bulk_patients: usize,
+    /// Medical scenario: consented patients of the clinic (the list's length).
+    #[arg(long, default_value_t = 200)]
+    medical_patients: usize,
 }
 
 #[derive(Serialize, Clone)]
@@ -146,6 +150,48 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         })
         .collect();
     let client = facility_client(&dir, &facility, addr)?;
+    if a.scenario == "medical" {
+        let persons = medical_bench::prepare(&store, &facility, a.medical_patients).await?;
+        if persons.is_empty() {
+            bail!("no one with drug history in {url}");
+        }
+        let consented = persons.len();
+        let (patients, drug, secs) = medical_bench::run(
+            &client,
+            persons,
+            a.connections,
+            Duration::from_secs(a.warmup),
+            Duration::from_secs(a.duration),
+        )?;
+        let report = medical_bench::MedicalReport {
+            scenario: "medical",
+            people,
+            consented_patients: consented,
+            connections: a.connections,
+            database: store.backend_name().into(),
+            duration_s: secs,
+            patients,
+            drug,
+            machine: machine(),
+        };
+        if a.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            for (name, l) in [("patients", &report.patients), ("drug", &report.drug)] {
+                eprintln!(
+                    "{name:<9} {:>7.0} req/s  client p50 {:.2} ms p99 {:.2} ms  server p50 {:.2} ms p99 {:.2} ms max {:.2} ms  errors {}",
+                    l.throughput,
+                    l.client_p50_ms,
+                    l.client_p99_ms,
+                    l.server_p50_ms,
+                    l.server_p99_ms,
+                    l.server_max_ms,
+                    l.errors
+                );
+            }
+        }
+        return Ok(());
+    }
     if a.scenario == "bulk-files" {
         let upload = bulk_upload(&facility, &keys, &today, a.bulk_patients);
         return files_bench::run_bulk(client, &facility, &upload, a.json).await;
@@ -169,7 +215,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "card" => vec!["noop", "card"],
         "files" => vec!["files"],
         other => bail!(
-            "unknown scenario {other:?} (qualification, noop, all, card, files, bulk, bulk-files)"
+            "unknown scenario {other:?} (qualification, noop, all, card, files, bulk, bulk-files, medical)"
         ),
     };
     let mut results = Vec::new();

@@ -11,6 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod check;
 mod demo_cards;
+mod ops;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -68,6 +69,10 @@ enum Command {
         people: usize,
         #[arg(long, default_value_t = 20261123)]
         seed: u64,
+        /// Leave out the medical histories (claims, drugs, checkups: about 140 rows a
+        /// person): a qualification-only database for the check benchmarks.
+        #[arg(long)]
+        no_medical: bool,
     },
     /// Software My Number cards: issue, list, revoke, sign.
     Card(card::CardArgs),
@@ -76,6 +81,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Load-test a running central (see docs/performance.md).
     Bench(bench::BenchArgs),
+    /// Operator commands: disaster declarations, facility locations.
+    Ops(ops::OpsArgs),
+    /// The audit trail of medical-information views and staff logins.
+    Audit(ops::AuditArgs),
     /// The facility terminal (資格確認端末).
     Terminal {
         #[command(subcommand)]
@@ -206,6 +215,7 @@ async fn run(cli: Cli) -> Result<()> {
             database,
             people,
             seed,
+            no_medical,
         } => {
             let dir = DataDir::new(data);
             std::fs::create_dir_all(&dir.root)?;
@@ -213,11 +223,13 @@ async fn run(cli: Cli) -> Result<()> {
             if store.count(CountedTable::Person).await? > 0 {
                 bail!("the database already holds a population; use an empty database");
             }
-            populate(&dir, &store, people, seed).await
+            populate(&dir, &store, people, seed, !no_medical).await
         }
         Command::Card(args) => card::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Ops(args) => ops::run_ops(args).await,
+        Command::Audit(args) => ops::run_audit(args).await,
         Command::Terminal {
             command:
                 TerminalCommand::Serve {
@@ -315,7 +327,13 @@ async fn open_store(dir: &DataDir, database: Option<&str>) -> Result<Store> {
         .with_context(|| format!("open database {url}"))
 }
 
-async fn populate(dir: &DataDir, store: &Store, people: usize, seed: u64) -> Result<()> {
+async fn populate(
+    dir: &DataDir,
+    store: &Store,
+    people: usize,
+    seed: u64,
+    medical: bool,
+) -> Result<()> {
     let facilities = provision::facilities(seed);
     provision::ensure_pki(dir, &facilities)?;
     let bar = ProgressBar::new(people as u64);
@@ -327,9 +345,10 @@ async fn populate(dir: &DataDir, store: &Store, people: usize, seed: u64) -> Res
     );
     let started = Instant::now();
     let today = SystemClock.now().date();
-    let summary =
-        provision::load_population(store, seed, people, today, |n| bar.set_position(n as u64))
-            .await?;
+    let summary = provision::load_population_with(store, seed, people, today, medical, |n| {
+        bar.set_position(n as u64)
+    })
+    .await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     provision::write_samples(&dir.samples(), &summary)?;
@@ -375,7 +394,7 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
             "first run: making certificates and a population of {people} people in {}",
             data.display()
         );
-        populate(&dir, &store, people, seed).await?;
+        populate(&dir, &store, people, seed, true).await?;
     } else {
         provision::ensure_pki(&dir, &provision::facilities(seed))?;
         eprintln!("reusing {}", data.display());

@@ -12,6 +12,8 @@
 //! until the transaction holding its row has committed, so "recorded before answered"
 //! holds, while many concurrent checks share one commit.
 
+pub mod audit;
+pub mod medical;
 mod migrate;
 mod pg;
 pub mod rows;
@@ -24,6 +26,11 @@ use onshi_core::model::{
     ElderlyRecipient, Facility, Insurer, LimitCertificate, Person, Qualification, SpecificDisease,
 };
 
+pub use audit::{AuditEntry, AuditRow, ChainProblem};
+pub use medical::{
+    CheckupRecord, ConsentedRow, DiagnosisRecord, DrugRecord, MedicalSlice, NewDisaster,
+    ProcedureRecord,
+};
 pub use migrate::MIGRATION_NAMES;
 pub use sqlite::history_path as sqlite_history_path;
 
@@ -215,6 +222,7 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    audit: tokio::sync::mpsc::UnboundedSender<medical::AuditJob>,
 }
 
 impl Store {
@@ -235,7 +243,9 @@ impl Store {
                     .map_err(|e| StoreError::Join(e.to_string()))??,
             )
         };
-        Ok(Store { backend })
+        let (audit, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(medical::audit_writer(backend.clone(), rx));
+        Ok(Store { backend, audit })
     }
 
     /// "sqlite" or "postgres".

@@ -17,6 +17,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0003_card_use",
     "0004_reference_bulk",
     "0005_consent",
+    "0006_medical",
 ];
 
 pub(crate) const SQLITE: &[SqliteMigration] = &[
@@ -51,6 +52,13 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
             "../migrations/sqlite/0005_consent.history.sql"
         )),
     },
+    SqliteMigration {
+        name: "0006_medical",
+        main: include_str!("../migrations/sqlite/0006_medical.sql"),
+        history: Some(include_str!(
+            "../migrations/sqlite/0006_medical.history.sql"
+        )),
+    },
 ];
 
 pub(crate) const POSTGRES: &[(&str, &str)] = &[
@@ -73,6 +81,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0005_consent",
         include_str!("../migrations/postgres/0005_consent.sql"),
+    ),
+    (
+        "0006_medical",
+        include_str!("../migrations/postgres/0006_medical.sql"),
     ),
 ];
 
