@@ -139,6 +139,7 @@ pub fn router(t: Arc<Terminal>) -> Router {
         .route("/staff/login", get(staff::login_page).post(staff::login))
         .route("/staff/login/force", post(staff::login_force))
         .route("/staff/logout", post(staff::logout))
+        .route("/staff/check", get(staff::check_page).post(staff::check))
         .route("/staff/patients", get(staff::patients))
         .route("/staff/patients/{person}/drug", get(staff::drug))
         .route("/staff/patients/{person}/treatment", get(staff::treatment))

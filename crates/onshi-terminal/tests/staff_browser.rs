@@ -515,3 +515,81 @@ async fn posts_without_the_csrf_token_are_refused() {
         "{set}"
     );
 }
+
+/// Types a sample's insurance card into the 保険証で確認 form and searches.
+fn check_card(b: &Browser, s: &Staff, sample: &onshi_synth::Sample) {
+    b.goto(&format!("{}/staff/check", s.url)).unwrap();
+    b.wait_for("#check-form", DEFAULT_WAIT).unwrap();
+    b.type_into("#check-insurer", &sample.insurer_number)
+        .unwrap();
+    b.type_into("#check-symbol", &sample.symbol).unwrap();
+    b.type_into("#check-number", &sample.number).unwrap();
+    b.type_into("#check-branch", &sample.branch).unwrap();
+    b.type_into("#check-birth", &sample.birthdate).unwrap();
+    b.click("#check-search").unwrap();
+    b.wait_for_text("#title", "資格確認結果", DEFAULT_WAIT)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_by_insurance_card_show_valid_lost_and_unknown_qualifications() {
+    let app = spawn_app().await;
+    let s = start_terminal(&app).await;
+    let b = browser();
+    login(&b, &s, GENERAL);
+    b.click("#menu-check").unwrap();
+    b.wait_for("#check-form", DEFAULT_WAIT).unwrap();
+
+    let valid = app.sample("valid").clone();
+    check_card(&b, &s, &valid);
+    assert_eq!(b.text("#verdict").unwrap(), "資格有効");
+    let table = b.text("table.qualification").unwrap();
+    assert!(table.contains(&valid.number), "{table}");
+    assert!(table.contains("本人") || table.contains("家族"), "{table}");
+
+    // 70–74: the burden ratio of the 高齢受給者証.
+    let elderly = app.sample("elderly_70_74").clone();
+    check_card(&b, &s, &elderly);
+    assert_eq!(b.text("#verdict").unwrap(), "資格有効");
+    let table = b.text("table.qualification").unwrap();
+    assert!(
+        table.contains("高齢受給者証") && table.contains('割'),
+        "{table}"
+    );
+
+    let lost = app.sample("lost").clone();
+    check_card(&b, &s, &lost);
+    assert_eq!(b.text("#verdict").unwrap(), "資格(無効)");
+    assert!(
+        b.text("table.qualification")
+            .unwrap()
+            .contains("資格喪失日")
+    );
+
+    let unknown = app.sample("not_found").clone();
+    check_card(&b, &s, &unknown);
+    assert_eq!(b.text("#verdict").unwrap(), "資格情報なし");
+    let advice = b.text("#advice").unwrap();
+    assert!(advice.contains("被保険者資格申立書") && advice.contains("不詳"));
+
+    let rare = app.sample("rare_kanji").clone();
+    check_card(&b, &s, &rare);
+    let table = b.text("table.qualification").unwrap();
+    assert!(
+        table.contains('𠮷')
+            || table.contains('髙')
+            || table.contains('﨑')
+            || table.contains('濵'),
+        "{table}"
+    );
+    assert!(!b.body_text().unwrap().contains('●'));
+
+    // A malformed insurer number is caught before central is asked.
+    b.goto(&format!("{}/staff/check", s.url)).unwrap();
+    b.type_into("#check-insurer", "12a").unwrap();
+    b.type_into("#check-number", "1").unwrap();
+    b.type_into("#check-birth", "19800101").unwrap();
+    b.click("#check-search").unwrap();
+    b.wait_for_text("#message", "保険者番号は", DEFAULT_WAIT)
+        .unwrap();
+}
