@@ -132,6 +132,32 @@ enum TerminalCommand {
         #[arg(long)]
         wallet: Option<PathBuf>,
     },
+    /// Creates a staff account of the terminal's screens (or resets its role and
+    /// password); the password comes from --password or the first line of stdin.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    Add {
+        #[arg(long, default_value = "demo-data")]
+        data: PathBuf,
+        /// Facility whose terminal holds the account (default: the demo clinic).
+        #[arg(long)]
+        facility: Option<String>,
+        /// Login ID (A–Z, a–z, 0–9, '-', '_', '.').
+        #[arg(long)]
+        id: String,
+        /// general (一般), medical (医療情報閲覧) or admin.
+        #[arg(long)]
+        role: String,
+        /// Default: read from stdin.
+        #[arg(long)]
+        password: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -232,6 +258,44 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Audit(args) => ops::run_audit(args).await,
         Command::Terminal {
             command:
+                TerminalCommand::Account {
+                    command:
+                        AccountCommand::Add {
+                            data,
+                            facility,
+                            id,
+                            role,
+                            password,
+                        },
+                },
+        } => {
+            let dir = DataDir::new(data);
+            let facility = match facility {
+                Some(f) => onshi_core::ids::MedicalInstitutionCode::parse(&f)?,
+                None => provision::facilities(bench::DEFAULT_SEED)[0].code.clone(),
+            };
+            let role = onshi_terminal::staff::Role::parse(&role)
+                .context("--role must be general, medical or admin")?;
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            std::fs::create_dir_all(&dir.root)?;
+            let local = onshi_terminal::local::LocalDb::open(&terminal_db(&dir, &facility))?;
+            onshi_terminal::staff::add_account(&local, &id, role, &password)?;
+            println!(
+                "account {id} ({}) of {}'s terminal saved",
+                role.label(),
+                facility.as_str()
+            );
+            Ok(())
+        }
+        Command::Terminal {
+            command:
                 TerminalCommand::Serve {
                     data,
                     port,
@@ -263,8 +327,9 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await?;
             eprintln!(
-                "terminal for {}: kiosk http://{}/kiosk, reader settings http://{}/reader, files {}",
+                "terminal for {}: kiosk http://{}/kiosk, reader settings http://{}/reader, staff http://{}/staff/login, files {}",
                 facility.as_str(),
+                t.addr,
                 t.addr,
                 t.addr,
                 t.oqs.display()
@@ -421,6 +486,19 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
     )
     .await?;
     let oqs = terminal.oqs.clone();
+    // Staff accounts of the demo clinic, with fresh passwords each run.
+    let local = onshi_terminal::local::LocalDb::open(&terminal_db(&dir, &clinic.code))?;
+    let mut accounts = Vec::new();
+    for (id, role) in [
+        ("admin", onshi_terminal::staff::Role::Admin),
+        ("doctor", onshi_terminal::staff::Role::Medical),
+        ("staff", onshi_terminal::staff::Role::General),
+    ] {
+        let password = onshi_terminal::staff::random_password();
+        onshi_terminal::staff::add_account(&local, id, role, &password)?;
+        accounts.push((id, role, password));
+    }
+    drop(local);
     let (cert, key) = pki.facility(&clinic.code);
     println!("onshi demo is running");
     println!(
@@ -469,6 +547,13 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
         "  reader settings:      http://{}/reader  (目視 mode, consent screens, face-file encoding)",
         terminal.addr
     );
+    println!(
+        "  staff screens:        http://{}/staff/login",
+        terminal.addr
+    );
+    for (id, role, password) in &accounts {
+        println!("    {id:<8} {password}  ({})", role.label());
+    }
     println!("stop with Ctrl-C");
     wait_for_ctrl_c(central).await
 }

@@ -8,6 +8,7 @@
 //!   face-file encoding);
 //! - [`link`]: [`CentralLink`], the one road to central for the kiosk;
 //! - [`local`]: the terminal's own SQLite (settings);
+//! - [`staff`]: the staff screens under `/staff` (login, 同意済み患者一覧, medical views);
 //! - [`outage`], [`relay`], [`rest`]: system-failure mode, the relay to central shared by
 //!   the file interface and the REST form, and the REST form itself.
 //!
@@ -22,6 +23,7 @@ pub mod outage;
 pub mod reader;
 pub mod relay;
 pub mod rest;
+pub mod staff;
 
 pub use link::CentralLink;
 
@@ -133,6 +135,15 @@ pub fn router(t: Arc<Terminal>) -> Router {
             "/reader/api/settings",
             get(reader::get_settings).post(reader::set_settings),
         )
+        .route("/staff", get(staff::menu))
+        .route("/staff/login", get(staff::login_page).post(staff::login))
+        .route("/staff/login/force", post(staff::login_force))
+        .route("/staff/logout", post(staff::logout))
+        .route("/staff/check", get(staff::check_page).post(staff::check))
+        .route("/staff/patients", get(staff::patients))
+        .route("/staff/patients/{person}/drug", get(staff::drug))
+        .route("/staff/patients/{person}/treatment", get(staff::treatment))
+        .route("/staff/patients/{person}/checkup", get(staff::checkup))
         .with_state(t)
 }
 

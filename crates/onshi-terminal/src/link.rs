@@ -181,6 +181,46 @@ impl CentralLink {
         Err(last.unwrap_or_else(|| LinkError::Unreachable("no connection".into())))
     }
 
+    /// A JSON request to central on behalf of a staff account (sent in
+    /// `x-onshi-account`): the consented-patient list, the medical views, the login audit.
+    /// Answers central's status and JSON body (refusals carry `error_code`).
+    pub async fn staff_request(
+        &self,
+        method: axum::http::Method,
+        path: &str,
+        account: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), LinkError> {
+        let payload = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut headers = vec![("x-onshi-account", account), ("accept", "application/json")];
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let mut last = None;
+        for _ in 0..2 {
+            let mut guard = self.connection().await?;
+            let Some(conn) = guard.as_mut() else { break };
+            match conn
+                .request(method.clone(), path, &headers, payload.clone())
+                .await
+            {
+                Ok(reply) => {
+                    let v = serde_json::from_slice(&reply.body)
+                        .map_err(|e| LinkError::Answer(format!("HTTP {}: {e}", reply.status)))?;
+                    return Ok((reply.status.as_u16(), v));
+                }
+                Err(e) => match client_error(e) {
+                    LinkError::Unreachable(m) => {
+                        *guard = None;
+                        last = Some(LinkError::Unreachable(m));
+                    }
+                    other => return Err(other),
+                },
+            }
+        }
+        Err(last.unwrap_or_else(|| LinkError::Unreachable("no connection".into())))
+    }
+
     /// 初回登録 of the (unlocked) card.
     pub async fn card_register<C: Card + Send>(
         &self,

@@ -10,13 +10,43 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Ordered schema steps: (name, SQL). Applied once each, in this order.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_settings",
-    "CREATE TABLE setting (
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_settings",
+        "CREATE TABLE setting (
          key   TEXT PRIMARY KEY,
          value TEXT NOT NULL
      );",
-)];
+    ),
+    (
+        // Staff screens (crate::staff): accounts with argon2 hashes and their lock-out
+        // state, sessions (times in unix microseconds of the terminal's clock; `ended` is
+        // NULL while open, else logout / idle / forced), and logins waiting for the
+        // 「強制的にログインしますか？」 answer.
+        "0002_staff",
+        "CREATE TABLE staff_account (
+         id            TEXT PRIMARY KEY,
+         role          TEXT NOT NULL,
+         password_hash TEXT NOT NULL,
+         failures      INTEGER NOT NULL DEFAULT 0,
+         locked_until  INTEGER
+     );
+     CREATE TABLE staff_session (
+         token     TEXT PRIMARY KEY,
+         account   TEXT NOT NULL,
+         csrf      TEXT NOT NULL,
+         started   INTEGER NOT NULL,
+         last_seen INTEGER NOT NULL,
+         ended     TEXT
+     );
+     CREATE INDEX staff_session_account ON staff_session (account);
+     CREATE TABLE staff_pending (
+         token   TEXT PRIMARY KEY,
+         account TEXT NOT NULL,
+         created INTEGER NOT NULL
+     );",
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
