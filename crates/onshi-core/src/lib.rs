@@ -12,6 +12,7 @@ pub mod codes;
 pub mod date;
 pub mod ids;
 pub mod model;
+pub mod registry;
 pub mod text;
 
 pub use clock::{Clock, FixedClock, SystemClock};
