@@ -17,6 +17,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0003_card_use",
     "0004_reference_bulk",
     "0005_consent",
+    "0007_insurer",
 ];
 
 pub(crate) const SQLITE: &[SqliteMigration] = &[
@@ -51,6 +52,11 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
             "../migrations/sqlite/0005_consent.history.sql"
         )),
     },
+    SqliteMigration {
+        name: "0007_insurer",
+        main: include_str!("../migrations/sqlite/0007_insurer.sql"),
+        history: None,
+    },
 ];
 
 pub(crate) const POSTGRES: &[(&str, &str)] = &[
@@ -73,6 +79,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0005_consent",
         include_str!("../migrations/postgres/0005_consent.sql"),
+    ),
+    (
+        "0007_insurer",
+        include_str!("../migrations/postgres/0007_insurer.sql"),
     ),
 ];
 
