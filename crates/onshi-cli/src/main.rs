@@ -329,8 +329,9 @@ async fn start_central(dir: &DataDir, store: Store, listen: SocketAddr) -> Resul
     let pki = dir.pki();
     let server = PkiLayout::read(&pki.server())
         .context("central's server certificate (run `onshi demo` or `onshi synth` first)")?;
-    let facility_ca = std::fs::read_to_string(pki.facility_ca().0)?;
-    let tls = onshi_pki::server_config_mtls(&server, &facility_ca)?;
+    // Older data directories have no insurer CA yet: make it (and keep the rest).
+    pki.ensure(provision::SERVER_NAMES, &[])?;
+    let tls = onshi_pki::server_config_mtls(&server, &pki.client_ca_bundle()?)?;
     let central = onshi_central::start(CentralConfig {
         listen,
         tls,
@@ -338,6 +339,7 @@ async fn start_central(dir: &DataDir, store: Store, listen: SocketAddr) -> Resul
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
         limits: onshi_wire::Limits::default(),
         card_ca: Some(provision::ensure_card_ca(dir)?),
+        insurer_ca: Some(std::fs::read_to_string(pki.insurer_ca().0)?),
     })
     .await
     .with_context(|| format!("listen on {listen}"))?;

@@ -103,10 +103,8 @@ fn central_config(
     listen: std::net::SocketAddr,
 ) -> anyhow::Result<CentralConfig> {
     let pki = data.pki();
-    let tls = onshi_pki::server_config_mtls(
-        &PkiLayout::read(&pki.server())?,
-        &std::fs::read_to_string(pki.facility_ca().0)?,
-    )?;
+    let tls =
+        onshi_pki::server_config_mtls(&PkiLayout::read(&pki.server())?, &pki.client_ca_bundle()?)?;
     Ok(CentralConfig {
         listen,
         tls,
@@ -114,6 +112,7 @@ fn central_config(
         clock: clock.clone() as Arc<dyn Clock>,
         limits: onshi_wire::Limits::default(),
         card_ca: Some(provision::ensure_card_ca(data)?),
+        insurer_ca: Some(std::fs::read_to_string(pki.insurer_ca().0)?),
     })
 }
 
@@ -145,6 +144,20 @@ impl TestApp {
             .connect()
             .await
             .expect("connect as clinic")
+    }
+
+    /// A connection as an insurer, with a certificate of this app's insurer CA (issued on
+    /// first use; the insurer need not be registered).
+    pub async fn insurer_connection(&self, number: &onshi_core::ids::InsurerNumber) -> Connection {
+        let cert = self
+            .data
+            .pki()
+            .ensure_insurer(number, "テスト保険者")
+            .expect("insurer certificate");
+        self.client_with(Some(&cert))
+            .connect()
+            .await
+            .expect("connect as insurer")
     }
 
     /// A certificate for `code` issued by this app's facility CA (registered or not).
