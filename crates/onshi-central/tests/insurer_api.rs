@@ -774,3 +774,71 @@ async fn callers_are_told_apart_by_the_issuer_of_their_certificate() {
     .await;
     assert_eq!((status, v["code"].as_str()), (400, Some("ONS7103")));
 }
+
+#[tokio::test]
+async fn the_documented_examples_apply_as_described() {
+    let app = spawn_app().await;
+    let ins = InsurerNumber::parse("06142053").unwrap();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples");
+    let csv_file = std::fs::read_to_string(format!("{dir}/insurer-batch.csv")).unwrap();
+    let xml_file = std::fs::read_to_string(format!("{dir}/insurer-batch.xml")).unwrap();
+    let (status, r) = send(&app, &ins, "text/csv", csv_file).await;
+    assert_eq!(status, 200, "{r}");
+    let got: Vec<(String, String)> = outcomes(&r);
+    let want = |o: &str, c: &str| (o.to_string(), c.to_string());
+    assert_eq!(
+        got,
+        vec![
+            want("applied", ""),
+            want("applied", ""),
+            want("applied", ""),
+            want("applied", ""),
+            want("applied", ""),
+            want("applied", ""),
+            want("applied", ""),
+            want("refused", "ONS7020"),
+            want("suspended", "ONS7022"),
+            want("refused", "ONS7003"),
+            want("refused", "ONS7004"),
+        ],
+        "{r}"
+    );
+    assert_eq!(r["results"][7]["fields"], serde_json::json!(["name_kana"]));
+    let head = check(&app, &ins, "2101", "5001", "00", "19710517").await;
+    assert_eq!(
+        (head.validity.as_str(), head.name.as_deref()),
+        ("1", Some("加藤　裕太"))
+    );
+    let dependant = check(&app, &ins, "2101", "5001", "01", "19730925").await;
+    assert_eq!(dependant.name.as_deref(), Some("加藤　優子"));
+    let pending = check(&app, &ins, "2101", "5002", "00", "20021113").await;
+    assert!(
+        pending.message.contains("登録手続き中"),
+        "{}",
+        pending.message
+    );
+    let held = check(&app, &ins, "2101", "5003", "00", "19850726").await;
+    assert_eq!((held.validity.as_str(), held.name), ("4", None));
+
+    // The XML form holds the same rows: nothing new to apply.
+    let (status, r) = send(&app, &ins, "application/xml", xml_file).await;
+    assert_eq!(status, 200, "{r}");
+    let got: Vec<String> = outcomes(&r).into_iter().map(|(o, _)| o).collect();
+    assert_eq!(
+        got,
+        [
+            "unchanged",
+            "unchanged",
+            "unchanged",
+            "unchanged",
+            "unchanged",
+            "unchanged",
+            "unchanged",
+            "refused",
+            "unchanged",
+            "refused",
+            "refused"
+        ],
+        "{r}"
+    );
+}

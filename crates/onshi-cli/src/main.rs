@@ -4,6 +4,7 @@ mod bench;
 mod card;
 mod check;
 mod demo_cards;
+mod insurer;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -69,6 +70,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Load-test a running central (see docs/performance.md).
     Bench(bench::BenchArgs),
+    /// A demo insurer: send registration files (acquire, change, lose, …), benchmark.
+    Insurer(insurer::InsurerArgs),
+    /// Operator reports: suspended registrations, registration notices.
+    Ops(insurer::OpsArgs),
     /// The facility terminal (資格確認端末).
     Terminal {
         #[command(subcommand)]
@@ -198,6 +203,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Card(args) => card::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Insurer(args) => insurer::run(args).await,
+        Command::Ops(args) => insurer::ops(args).await,
         Command::Terminal {
             command:
                 TerminalCommand::Serve {
