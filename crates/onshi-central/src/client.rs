@@ -118,6 +118,24 @@ impl Connection {
         self.send(req).await
     }
 
+    /// Any request with extra headers (the staff account of the medical views, …).
+    pub async fn request(
+        &mut self,
+        method: hyper::http::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Result<Reply, ClientError> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "localhost");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req.body(Full::new(body.into()))?).await
+    }
+
     async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<Reply, ClientError> {
         self.sender.ready().await?;
         let res = self.sender.send_request(req).await?;

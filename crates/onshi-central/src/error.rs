@@ -88,6 +88,20 @@ pub enum CheckError {
     InsurerBatchTooMany { count: usize, max: usize },
     #[error("a single registration request holds {0} registrations")]
     InsurerSingleNotOne(usize),
+    #[error("staff account missing or invalid: {0}")]
+    MedicalAccount(String),
+    #[error("medical information request: {0}")]
+    MedicalRequest(String),
+    #[error("no valid consent of this facility covers {0}")]
+    MedicalNoConsent(&'static str),
+    #[error("the disaster measure does not open {0}")]
+    MedicalNotInDisaster(&'static str),
+    #[error("no disaster declaration covers this facility now")]
+    DisasterNotDeclared,
+    #[error("no such patient")]
+    PatientNotFound,
+    #[error("the audit trail could not be written: {0}")]
+    AuditUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -165,6 +179,13 @@ impl CheckError {
             CheckError::InsurerBatchTooMany { .. } => "ONS7104",
             CheckError::InsurerBatchEmpty => "ONS7105",
             CheckError::InsurerSingleNotOne(_) => "ONS7106",
+            CheckError::MedicalAccount(_) => "ONS6001",
+            CheckError::MedicalRequest(_) => "ONS6002",
+            CheckError::MedicalNoConsent(_) => "ONS6010",
+            CheckError::MedicalNotInDisaster(_) => "ONS6011",
+            CheckError::DisasterNotDeclared => "ONS6020",
+            CheckError::PatientNotFound => "ONS6030",
+            CheckError::AuditUnavailable(_) => "ONS6090",
             CheckError::Internal(_) => "ONS9002",
         }
     }
@@ -238,6 +259,17 @@ impl CheckError {
             CheckError::InsurerBatchEmpty => "登録ファイルに登録行がありません。".into(),
             CheckError::InsurerBatchTooMany { count, max } => format!("登録ファイルの行数が多すぎます（{count}行、上限{max}行）。分割して送信してください。"),
             CheckError::InsurerSingleNotOne(n) => format!("単件登録には登録を1件だけ指定してください（{n}件）。複数件は一括登録（/insurer/v1/batch）で送信してください。"),
+            CheckError::MedicalAccount(_) => "医療情報閲覧用アカウントが指定されていません。資格確認端末にログインし直してください。".into(),
+            CheckError::MedicalRequest(d) => format!("医療情報の照会内容が正しくありません（{d}）。"),
+            CheckError::MedicalNoConsent(label) => format!(
+                "この患者の{label}の閲覧に同意が得られていないか、同意から24時間を過ぎています。顔認証付きカードリーダーでマイナンバーカードによる本人確認と同意を行ってください。"
+            ),
+            CheckError::MedicalNotInDisaster(label) => format!(
+                "災害時の特別措置では{label}は閲覧できません。閲覧には患者のマイナンバーカードによる本人確認と同意が必要です。"
+            ),
+            CheckError::DisasterNotDeclared => "この医療機関の所在地は、現在、災害時の特別措置（緊急時医療情報・資格確認機能）の対象地域・期間ではありません。マイナンバーカードによる本人確認と同意が必要です。".into(),
+            CheckError::PatientNotFound => "該当する患者の情報がありません。".into(),
+            CheckError::AuditUnavailable(_) => "閲覧の記録を保存できなかったため、医療情報を表示できません。しばらくしてから再度照会してください。".into(),
         }
     }
 
@@ -281,6 +313,14 @@ impl CheckError {
             | CheckError::InsurerBatchEmpty
             | CheckError::InsurerSingleNotOne(_) => StatusCode::BAD_REQUEST,
             CheckError::InsurerBatchTooMany { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            CheckError::MedicalAccount(_) | CheckError::MedicalRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            CheckError::MedicalNoConsent(_)
+            | CheckError::MedicalNotInDisaster(_)
+            | CheckError::DisasterNotDeclared => StatusCode::FORBIDDEN,
+            CheckError::PatientNotFound => StatusCode::NOT_FOUND,
+            CheckError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CheckError::BulkFailed(_) | CheckError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -620,7 +620,7 @@ mod tests {
         assert_eq!(code(&[("insurer_number", "06139996")]), "ONS7003");
         assert_eq!(code(&[("insurer_number", "77777777")]), "ONS7003");
         assert_eq!(code(&[("birthdate", "19850230")]), "ONS7004");
-        assert_eq!(code(&[("date", "2026-11-01")]), "ONS7004");
+        assert_eq!(code(&[("date", "20261301")]), "ONS7004");
         assert_eq!(code(&[("sex", "9")]), "ONS7005");
         assert_eq!(code(&[("op", "register")]), "ONS7001");
         assert_eq!(code(&[("branch", "1")]), "ONS7007");

@@ -16,10 +16,12 @@ pub mod error;
 pub mod insurer;
 pub mod insurer_plan;
 pub mod insurer_rows;
+pub mod medical;
+pub mod metrics;
 pub mod provision;
 mod reference;
 mod server;
 mod tls;
 
-pub use server::{CentralConfig, FACILITY_CACHE_SECONDS, RunningCentral, start};
+pub use server::{CentralConfig, FACILITY_CACHE_SECONDS, RunningCentral, metrics_router, start};
 pub use tls::Peer;

@@ -62,6 +62,20 @@ pub async fn load_population(
     seed: u64,
     people: usize,
     today: Ymd,
+    progress: impl FnMut(usize),
+) -> Result<Summary, StoreError> {
+    load_population_with(store, seed, people, today, true, progress).await
+}
+
+/// [`load_population`], with or without the medical histories (claims, checkups: about
+/// 140 rows a person, so a 1,000,000-person benchmark database of qualifications only is
+/// `medical = false`).
+pub async fn load_population_with(
+    store: &Store,
+    seed: u64,
+    people: usize,
+    today: Ymd,
+    medical: bool,
     mut progress: impl FnMut(usize),
 ) -> Result<Summary, StoreError> {
     store.upsert_insurers(&onshi_synth::insurers(seed)).await?;
@@ -73,12 +87,29 @@ pub async fn load_population(
     };
     // Generation is synchronous and CPU-bound; loading is async. A channel between a
     // generator thread and this task lets both cores work.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<onshi_synth::Batch>(4);
+    // Each batch's medical histories (claims, checkups) are made on the generator thread
+    // too and loaded right after the batch's people.
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<(onshi_synth::Batch, onshi_synth::MedicalBatch)>(4);
     let generator = std::thread::spawn(move || {
-        onshi_synth::generate(&cfg, 2_000, |batch| tx.blocking_send(batch), |_| {})
+        onshi_synth::generate(
+            &cfg,
+            2_000,
+            |batch| {
+                let histories = if medical {
+                    onshi_synth::medical_batch(cfg.seed, &batch.persons, cfg.today)
+                } else {
+                    Default::default()
+                };
+                tx.blocking_send((batch, histories)).map_err(|_| ())
+            },
+            |_| {},
+        )
     });
     let mut loaded = 0;
-    while let Some(batch) = rx.recv().await {
+    let mut medical_rows = 0usize;
+    let started = std::time::Instant::now();
+    while let Some((batch, medical)) = rx.recv().await {
         store
             .load_population(PopulationSlice {
                 persons: &batch.persons,
@@ -88,14 +119,37 @@ pub async fn load_population(
                 specific_diseases: &batch.specific_diseases,
             })
             .await?;
+        store.load_medical(medical_slice(&medical)).await?;
+        medical_rows += medical.rows();
         loaded += batch.persons.len();
         progress(loaded);
     }
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    tracing::info!(
+        persons = loaded,
+        medical_rows,
+        seconds = format!("{secs:.1}"),
+        persons_per_second = format!("{:.0}", loaded as f64 / secs),
+        medical_rows_per_second = format!("{:.0}", medical_rows as f64 / secs),
+        "population loaded (generation and loading overlap; rates are of the whole load)"
+    );
     let summary = generator
         .join()
         .map_err(|_| StoreError::Join("generator panicked".into()))?
         .map_err(|_| StoreError::Join("loader stopped early".into()))?;
     Ok(summary)
+}
+
+/// The store's view of a generated medical batch.
+pub fn medical_slice(m: &onshi_synth::MedicalBatch) -> onshi_store::MedicalSlice<'_> {
+    onshi_store::MedicalSlice {
+        claims: &m.claims,
+        drugs: &m.drugs,
+        procedures: &m.procedures,
+        diagnoses: &m.diagnoses,
+        checkups: &m.checkups,
+        checkup_values: &m.checkup_values,
+    }
 }
 
 /// Writes `samples.json`.

@@ -42,6 +42,8 @@ pub struct CentralConfig {
 /// A started central; dropping it does not stop it, [`RunningCentral::shutdown`] does.
 pub struct RunningCentral {
     pub addr: SocketAddr,
+    /// What `/metrics` reports (also for a plain-HTTP metrics listener).
+    pub metrics: Arc<crate::metrics::Metrics>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -66,6 +68,7 @@ pub(crate) struct AppState {
     pub(crate) request_ids: Arc<RequestIds>,
     pub(crate) facilities: Arc<FacilityCache>,
     pub(crate) cards: Option<Arc<crate::card::CardService>>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How long a facility's registration and status may be served from memory. Suspending
@@ -138,6 +141,7 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
         }),
         facilities: Arc::new(FacilityCache::default()),
         cards,
+        metrics: Arc::new(crate::metrics::Metrics::default()),
     };
     let insurer_ca_subject = match &cfg.insurer_ca {
         Some(pem) => {
@@ -152,6 +156,7 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
         }
         None => None,
     };
+    let metrics = state.metrics.clone();
     let pending = crate::bulk::unfinished(&state).await;
     tokio::spawn(crate::bulk::resume(state.clone(), pending));
     let app = router(state);
@@ -166,6 +171,7 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
     tracing::info!(%addr, "central listening (mTLS)");
     Ok(RunningCentral {
         addr,
+        metrics,
         shutdown: tx,
         task,
     })
@@ -190,9 +196,47 @@ fn router(state: AppState) -> Router {
         .route("/insurer/v1/batch", post(crate::insurer::batch))
         .route("/insurer/v1/notices", get(crate::insurer::notices))
         .route("/insurer/v1/suspended", get(crate::insurer::suspended))
+        .route("/oqs/v1/medical/patients", get(crate::medical::patients))
+        .route(
+            "/oqs/v1/medical/disaster",
+            get(crate::medical::disaster_status),
+        )
+        .route(
+            "/oqs/v1/medical/disaster/search",
+            post(crate::medical::disaster_search),
+        )
+        .route("/oqs/v1/medical/{kind}", get(crate::medical::view))
+        .route("/oqs/v1/audit/login", post(crate::medical::login))
+        .route(
+            "/oqs/v1/patient/access-log",
+            post(crate::medical::access_log),
+        )
         .route("/noop", post(noop))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn({
+            let m = state.metrics.clone();
+            move |req, next| crate::metrics::track(m.clone(), req, next)
+        }))
         .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    crate::metrics::exposition(&state.metrics, None)
+}
+
+/// `/metrics` and `/health` without TLS, for a Prometheus on the operator's network
+/// (`onshi central serve --metrics ADDR`).
+pub fn metrics_router(m: Arc<crate::metrics::Metrics>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let m = m.clone();
+                async move { crate::metrics::exposition(&m, None) }
+            }),
+        )
+        .route("/health", get(|| async { "ok" }))
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -446,6 +490,17 @@ pub(crate) fn render(
     status: StatusCode,
     request_id: &str,
 ) -> Response {
+    let result_label = if res.header.segment_of_result == "1" {
+        res.body
+            .qualification_validity
+            .clone()
+            .unwrap_or_else(|| "none".into())
+    } else {
+        res.header
+            .error_code
+            .clone()
+            .unwrap_or_else(|| "error".into())
+    };
     let (bytes, content_type) = match format {
         Format::Json => {
             res.header.character_code_identifier =
@@ -465,6 +520,9 @@ pub(crate) fn render(
         }
     };
     let mut response = (status, bytes).into_response();
+    response
+        .extensions_mut()
+        .insert(crate::metrics::CheckResult(result_label));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(request_id) {

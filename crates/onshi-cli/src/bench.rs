@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 mod card_bench;
 mod files_bench;
+mod medical_bench;
 
 pub const DEFAULT_SEED: u64 = 20261123;
 
@@ -60,6 +61,9 @@ pub struct BenchArgs {
     /// Bulk scenario: patients in the one upload (taken from the sampled keys).
     #[arg(long, default_value_t = 10_000)]
     bulk_patients: usize,
+    /// Medical scenario: consented patients of the clinic (the list's length).
+    #[arg(long, default_value_t = 200)]
+    medical_patients: usize,
 }
 
 #[derive(Serialize, Clone)]
@@ -146,6 +150,52 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         })
         .collect();
     let client = facility_client(&dir, &facility, addr)?;
+    if a.scenario == "medical" {
+        let persons = medical_bench::prepare(&store, &facility, a.medical_patients).await?;
+        if persons.is_empty() {
+            bail!("no one with drug history in {url}");
+        }
+        let consented = persons.len();
+        let (patients, drug, secs) = medical_bench::run(
+            &client,
+            persons,
+            a.connections,
+            Duration::from_secs(a.warmup),
+            Duration::from_secs(a.duration),
+        )?;
+        let report = medical_bench::MedicalReport {
+            scenario: "medical",
+            people,
+            consented_patients: consented,
+            connections: a.connections,
+            database: store.backend_name().into(),
+            duration_s: secs,
+            patients,
+            drug,
+            machine: machine(),
+        };
+        if a.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            for (name, l) in [("patients", &report.patients), ("drug", &report.drug)] {
+                eprintln!(
+                    "{name:<9} {:>7.0} req/s  client p50 {:.2} ms p99 {:.2} ms  server p50 {:.2} ms p99 {:.2} ms max {:.2} ms  errors {}",
+                    l.throughput,
+                    l.client_p50_ms,
+                    l.client_p99_ms,
+                    l.server_p50_ms,
+                    l.server_p99_ms,
+                    l.server_max_ms,
+                    l.errors
+                );
+            }
+        }
+        return Ok(());
+    }
+    if a.scenario == "bulk-files" {
+        let upload = bulk_upload(&facility, &keys, &today, a.bulk_patients);
+        return files_bench::run_bulk(client, &facility, &upload, a.json).await;
+    }
     if a.scenario == "bulk" {
         return run_bulk(
             &client,
@@ -164,7 +214,9 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "qualification" => vec!["qualification"],
         "card" => vec!["noop", "card"],
         "files" => vec!["files"],
-        other => bail!("unknown scenario {other:?} (qualification, noop, all, card, files, bulk)"),
+        other => bail!(
+            "unknown scenario {other:?} (qualification, noop, all, card, files, bulk, bulk-files, medical)"
+        ),
     };
     let mut results = Vec::new();
     let mut rsa_verify_per_second = None;
@@ -428,20 +480,13 @@ struct BulkReport {
     machine: String,
 }
 
-/// `--scenario bulk`: one `OQSmuquc01req` with `patients` people from the sampled keys,
-/// then `OQSmuquc02req` every 10 ms until the result is complete. The upload is encoded
-/// before the clock starts; the clock stops when the complete `OQSmuquc02res` has been
-/// received and decoded.
-async fn run_bulk(
-    client: &onshi_central::client::CentralClient,
+/// One `OQSmuquc01req` with `patients` people from the sampled keys (cycled).
+pub(crate) fn bulk_upload(
     facility: &MedicalInstitutionCode,
     keys: &[onshi_store::CardKey],
     today: &str,
     patients: usize,
-    json: bool,
-    store: &Store,
-) -> Result<()> {
-    use onshi_wire::{Limits, muquc};
+) -> onshi_wire::muquc::UploadRequest {
     let searches: Vec<siquc01::SearchInfo> = keys
         .iter()
         .cycle()
@@ -457,14 +502,31 @@ async fn run_bulk(
             arbitrary_identifier: Some(format!("bench-{i}")),
         })
         .collect();
-    let upload = muquc::UploadRequest {
+    onshi_wire::muquc::UploadRequest {
         header: siquc01::RequestHeader {
             qualification_confirmation_date: today.to_string(),
             medical_institution_code: facility.as_str().into(),
             arbitrary_file_identifier: Some("bench-bulk".into()),
         },
-        body: muquc::UploadRequestBody { searches },
-    };
+        body: onshi_wire::muquc::UploadRequestBody { searches },
+    }
+}
+
+/// `--scenario bulk`: one `OQSmuquc01req` with `patients` people from the sampled keys,
+/// then `OQSmuquc02req` every 10 ms until the result is complete. The upload is encoded
+/// before the clock starts; the clock stops when the complete `OQSmuquc02res` has been
+/// received and decoded.
+async fn run_bulk(
+    client: &onshi_central::client::CentralClient,
+    facility: &MedicalInstitutionCode,
+    keys: &[onshi_store::CardKey],
+    today: &str,
+    patients: usize,
+    json: bool,
+    store: &Store,
+) -> Result<()> {
+    use onshi_wire::{Limits, muquc};
+    let upload = bulk_upload(facility, keys, today, patients);
     let body = Bytes::from(upload.encode_xml(Encoding::Utf8));
     let mut conn = client.connect().await?;
     let t0 = Instant::now();

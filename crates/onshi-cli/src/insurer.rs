@@ -55,14 +55,9 @@ enum InsurerCommand {
     },
 }
 
-#[derive(Args)]
-pub struct OpsArgs {
-    #[command(subcommand)]
-    command: OpsCommand,
-}
-
+/// `onshi ops suspended|notices` (flattened into `onshi ops`).
 #[derive(Subcommand)]
-enum OpsCommand {
+pub enum InsurerOps {
     /// Registrations kept suspended (閲覧停止) because they do not match the resident
     /// registry, as CSV (all insurers, with the nearest registry person).
     Suspended {
@@ -206,7 +201,7 @@ async fn import(
     Ok(())
 }
 
-pub async fn ops(args: OpsArgs) -> Result<()> {
+pub async fn ops(command: InsurerOps) -> Result<()> {
     let open = |data: PathBuf, database: Option<String>| async move {
         let dir = DataDir::new(data);
         let url = database.unwrap_or_else(|| dir.database().to_string_lossy().into_owned());
@@ -214,8 +209,8 @@ pub async fn ops(args: OpsArgs) -> Result<()> {
             .await
             .with_context(|| format!("open database {url}"))
     };
-    match args.command {
-        OpsCommand::Suspended {
+    match command {
+        InsurerOps::Suspended {
             data,
             database,
             insurer,
@@ -225,7 +220,7 @@ pub async fn ops(args: OpsArgs) -> Result<()> {
             print!("{}", onshi_central::insurer::suspended_csv(&holds, true));
             eprintln!("{} registrations kept suspended (閲覧停止)", holds.len());
         }
-        OpsCommand::Notices {
+        InsurerOps::Notices {
             data,
             database,
             insurer,

@@ -2,9 +2,17 @@
 
 mod bench;
 mod card;
+
+/// mimalloc instead of glibc's malloc: a check allocates and frees many small buffers
+/// (XML, TLS records, rows) across threads; glibc spent about 14% of central's CPU in
+/// malloc/free/consolidation under load (perf, docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod check;
 mod demo_cards;
 mod insurer;
+mod ops;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -62,6 +70,10 @@ enum Command {
         people: usize,
         #[arg(long, default_value_t = 20261123)]
         seed: u64,
+        /// Leave out the medical histories (claims, drugs, checkups: about 140 rows a
+        /// person): a qualification-only database for the check benchmarks.
+        #[arg(long)]
+        no_medical: bool,
     },
     /// Software My Number cards: issue, list, revoke, sign.
     Card(card::CardArgs),
@@ -72,8 +84,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// A demo insurer: send registration files (acquire, change, lose, …), benchmark.
     Insurer(insurer::InsurerArgs),
-    /// Operator reports: suspended registrations, registration notices.
-    Ops(insurer::OpsArgs),
+    /// Operator commands: disaster declarations, facility locations, suspended insurer
+    /// registrations, registration notices.
+    Ops(ops::OpsArgs),
+    /// The audit trail of medical-information views and staff logins.
+    Audit(ops::AuditArgs),
     /// The facility terminal (資格確認端末).
     Terminal {
         #[command(subcommand)]
@@ -137,6 +152,10 @@ enum CentralCommand {
         /// Worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Also serve `/metrics` (Prometheus) and `/health` over plain HTTP here, for
+        /// the operator's network (over mTLS they are on the main port too).
+        #[arg(long)]
+        metrics: Option<SocketAddr>,
     },
 }
 
@@ -177,6 +196,7 @@ async fn run(cli: Cli) -> Result<()> {
                     data,
                     database,
                     listen,
+                    metrics,
                     ..
                 },
         } => {
@@ -184,6 +204,14 @@ async fn run(cli: Cli) -> Result<()> {
             let store = open_store(&dir, database.as_deref()).await?;
             let central = start_central(&dir, store, listen).await?;
             eprintln!("central: https://{} (mTLS)", central.addr);
+            if let Some(at) = metrics {
+                let listener = tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("metrics: listen on {at}"))?;
+                eprintln!("metrics: http://{}/metrics", listener.local_addr()?);
+                let router = onshi_central::metrics_router(central.metrics.clone());
+                tokio::spawn(async move { axum::serve(listener, router).await });
+            }
             wait_for_ctrl_c(central).await
         }
         Command::Synth {
@@ -191,6 +219,7 @@ async fn run(cli: Cli) -> Result<()> {
             database,
             people,
             seed,
+            no_medical,
         } => {
             let dir = DataDir::new(data);
             std::fs::create_dir_all(&dir.root)?;
@@ -198,13 +227,14 @@ async fn run(cli: Cli) -> Result<()> {
             if store.count(CountedTable::Person).await? > 0 {
                 bail!("the database already holds a population; use an empty database");
             }
-            populate(&dir, &store, people, seed).await
+            populate(&dir, &store, people, seed, !no_medical).await
         }
         Command::Card(args) => card::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Insurer(args) => insurer::run(args).await,
-        Command::Ops(args) => insurer::ops(args).await,
+        Command::Ops(args) => ops::run_ops(args).await,
+        Command::Audit(args) => ops::run_audit(args).await,
         Command::Terminal {
             command:
                 TerminalCommand::Serve {
@@ -302,7 +332,13 @@ async fn open_store(dir: &DataDir, database: Option<&str>) -> Result<Store> {
         .with_context(|| format!("open database {url}"))
 }
 
-async fn populate(dir: &DataDir, store: &Store, people: usize, seed: u64) -> Result<()> {
+async fn populate(
+    dir: &DataDir,
+    store: &Store,
+    people: usize,
+    seed: u64,
+    medical: bool,
+) -> Result<()> {
     let facilities = provision::facilities(seed);
     provision::ensure_pki(dir, &facilities)?;
     let bar = ProgressBar::new(people as u64);
@@ -314,9 +350,10 @@ async fn populate(dir: &DataDir, store: &Store, people: usize, seed: u64) -> Res
     );
     let started = Instant::now();
     let today = SystemClock.now().date();
-    let summary =
-        provision::load_population(store, seed, people, today, |n| bar.set_position(n as u64))
-            .await?;
+    let summary = provision::load_population_with(store, seed, people, today, medical, |n| {
+        bar.set_position(n as u64)
+    })
+    .await?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     provision::write_samples(&dir.samples(), &summary)?;
@@ -364,7 +401,7 @@ async fn demo(data: PathBuf, port: u16, people: usize, seed: u64) -> Result<()> 
             "first run: making certificates and a population of {people} people in {}",
             data.display()
         );
-        populate(&dir, &store, people, seed).await?;
+        populate(&dir, &store, people, seed, true).await?;
     } else {
         provision::ensure_pki(&dir, &provision::facilities(seed))?;
         eprintln!("reusing {}", data.display());

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod codes;
 pub mod date;
 pub mod ids;
+pub mod medical;
 pub mod model;
 pub mod registry;
 pub mod text;

@@ -236,6 +236,12 @@ impl Row for RowRef<'_, '_> {
             RowRef::Pg(r) => r.int(i),
         }
     }
+    fn real(&self, i: usize) -> Result<Option<f64>> {
+        match self {
+            RowRef::Sqlite(r) => r.real(i),
+            RowRef::Pg(r) => r.real(i),
+        }
+    }
 }
 
 pub(crate) type MapRow<T> = fn(&RowRef<'_, '_>) -> Result<T>;

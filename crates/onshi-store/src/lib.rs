@@ -12,7 +12,9 @@
 //! until the transaction holding its row has committed, so "recorded before answered"
 //! holds, while many concurrent checks share one commit.
 
+pub mod audit;
 pub mod insurer;
+pub mod medical;
 mod migrate;
 mod pg;
 pub mod rows;
@@ -25,6 +27,11 @@ use onshi_core::model::{
     ElderlyRecipient, Facility, Insurer, LimitCertificate, Person, Qualification, SpecificDisease,
 };
 
+pub use audit::{AuditEntry, AuditRow, ChainProblem};
+pub use medical::{
+    CheckupRecord, ConsentedRow, DiagnosisRecord, DrugRecord, MedicalSlice, NewDisaster,
+    ProcedureRecord,
+};
 pub use migrate::MIGRATION_NAMES;
 pub use sqlite::history_path as sqlite_history_path;
 
@@ -216,6 +223,7 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    audit: tokio::sync::mpsc::UnboundedSender<medical::AuditJob>,
 }
 
 impl Store {
@@ -236,7 +244,9 @@ impl Store {
                     .map_err(|e| StoreError::Join(e.to_string()))??,
             )
         };
-        Ok(Store { backend })
+        let (audit, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(medical::audit_writer(backend.clone(), rx));
+        Ok(Store { backend, audit })
     }
 
     /// "sqlite" or "postgres".
@@ -357,6 +367,13 @@ impl Store {
     ) -> Result<std::collections::HashMap<i64, String>> {
         if person_ids.is_empty() {
             return Ok(Default::default());
+        }
+        if let [one] = person_ids {
+            let found = match &self.backend {
+                Backend::Sqlite(s) => s.reference_number(facility.as_str(), *one)?,
+                Backend::Postgres(p) => p.reference_number(facility.as_str(), *one).await?,
+            };
+            return Ok(found.map(|r| (*one, r)).into_iter().collect());
         }
         match &self.backend {
             Backend::Sqlite(s) => s.reference_numbers(facility.as_str(), person_ids),

@@ -17,6 +17,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0003_card_use",
     "0004_reference_bulk",
     "0005_consent",
+    "0006_medical",
     "0007_insurer",
 ];
 
@@ -53,6 +54,13 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
         )),
     },
     SqliteMigration {
+        name: "0006_medical",
+        main: include_str!("../migrations/sqlite/0006_medical.sql"),
+        history: Some(include_str!(
+            "../migrations/sqlite/0006_medical.history.sql"
+        )),
+    },
+    SqliteMigration {
         name: "0007_insurer",
         main: include_str!("../migrations/sqlite/0007_insurer.sql"),
         history: None,
@@ -79,6 +87,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0005_consent",
         include_str!("../migrations/postgres/0005_consent.sql"),
+    ),
+    (
+        "0006_medical",
+        include_str!("../migrations/postgres/0006_medical.sql"),
     ),
     (
         "0007_insurer",

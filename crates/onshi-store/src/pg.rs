@@ -68,7 +68,7 @@ impl PgStore {
         Ok(PgStore { pool, writer: tx })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_err)
     }
 
@@ -267,7 +267,7 @@ impl PgStore {
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
-    async fn query_all<T>(
+    pub(crate) async fn query_all<T>(
         &self,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -278,7 +278,7 @@ impl PgStore {
         client.query(&stmt, params).await?.iter().map(map).collect()
     }
 
-    async fn execute(
+    pub(crate) async fn execute(
         &self,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -552,6 +552,19 @@ impl PgStore {
         Ok(())
     }
 
+    pub(crate) async fn reference_number(
+        &self,
+        facility: &str,
+        person_id: i64,
+    ) -> Result<Option<String>> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(rows::REFERENCE_NUMBER).await?;
+        Ok(client
+            .query_opt(&stmt, &[&facility, &person_id])
+            .await?
+            .map(|r| r.get(0)))
+    }
+
     pub(crate) async fn reference_numbers(
         &self,
         facility: &str,
@@ -793,12 +806,12 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
 
 /// Rows in PostgreSQL's COPY text format.
 #[derive(Default)]
-struct CopyBuf {
+pub(crate) struct CopyBuf {
     out: String,
 }
 
 impl CopyBuf {
-    fn raw(&mut self, v: Option<&str>, last: bool) -> &mut Self {
+    pub(crate) fn raw(&mut self, v: Option<&str>, last: bool) -> &mut Self {
         match v {
             None => self.out.push_str("\\N"),
             Some(v) => {
@@ -816,27 +829,31 @@ impl CopyBuf {
         self.out.push(if last { '\n' } else { '\t' });
         self
     }
-    fn text(&mut self, v: &str) -> &mut Self {
+    pub(crate) fn text(&mut self, v: &str) -> &mut Self {
         self.raw(Some(v), false)
     }
-    fn opt_text(&mut self, v: Option<&str>) -> &mut Self {
+    pub(crate) fn opt_text(&mut self, v: Option<&str>) -> &mut Self {
         self.raw(v, false)
     }
-    fn last_text(&mut self, v: Option<&str>) -> &mut Self {
+    pub(crate) fn last_text(&mut self, v: Option<&str>) -> &mut Self {
         self.raw(v, true)
     }
-    fn int(&mut self, v: i64) -> &mut Self {
+    pub(crate) fn int(&mut self, v: i64) -> &mut Self {
         self.raw(Some(&v.to_string()), false)
     }
-    fn opt_int(&mut self, v: Option<i64>) -> &mut Self {
+    pub(crate) fn opt_int(&mut self, v: Option<i64>) -> &mut Self {
         self.raw(v.map(|v| v.to_string()).as_deref(), false)
     }
-    fn last_int(&mut self, v: i64) -> &mut Self {
+    pub(crate) fn last_int(&mut self, v: i64) -> &mut Self {
         self.raw(Some(&v.to_string()), true)
     }
 }
 
-async fn copy(tx: &deadpool_postgres::Transaction<'_>, sql: &str, buf: CopyBuf) -> Result<()> {
+pub(crate) async fn copy(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    buf: CopyBuf,
+) -> Result<()> {
     if buf.out.is_empty() {
         return Ok(());
     }

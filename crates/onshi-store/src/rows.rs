@@ -137,6 +137,10 @@ pub(crate) const UPSERT_REFERENCE_NUMBER: &str = "INSERT INTO reference_number (
 pub(crate) const REFERENCE_NUMBERS_SQLITE: &str = "SELECT person_id, reference_number FROM reference_number \
      WHERE facility_code = $1 AND person_id IN (SELECT value FROM json_each($2))";
 
+/// The single-person form, on every single check: one primary-key probe.
+pub(crate) const REFERENCE_NUMBER: &str = "SELECT reference_number FROM reference_number \
+     WHERE facility_code = $1 AND person_id = $2";
+
 pub(crate) const REFERENCE_NUMBERS_PG: &str = "SELECT person_id, reference_number FROM reference_number \
      WHERE facility_code = $1 AND person_id = ANY($2::bigint[])";
 
@@ -197,6 +201,7 @@ pub(crate) const SAMPLE_CARD_KEYS: &str = "SELECT q.insurer_number, q.symbol, q.
 pub trait Row {
     fn text(&self, i: usize) -> Result<Option<String>>;
     fn int(&self, i: usize) -> Result<Option<i64>>;
+    fn real(&self, i: usize) -> Result<Option<f64>>;
 }
 
 impl Row for rusqlite::Row<'_> {
@@ -205,6 +210,9 @@ impl Row for rusqlite::Row<'_> {
     }
     fn int(&self, i: usize) -> Result<Option<i64>> {
         Ok(self.get::<_, Option<i64>>(i)?)
+    }
+    fn real(&self, i: usize) -> Result<Option<f64>> {
+        Ok(self.get::<_, Option<f64>>(i)?)
     }
 }
 
@@ -215,40 +223,47 @@ impl Row for tokio_postgres::Row {
     fn int(&self, i: usize) -> Result<Option<i64>> {
         Ok(self.try_get::<_, Option<i64>>(i)?)
     }
+    fn real(&self, i: usize) -> Result<Option<f64>> {
+        Ok(self.try_get::<_, Option<f64>>(i)?)
+    }
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-struct Cols<'r, R: Row> {
-    row: &'r R,
+pub(crate) struct Cols<'r, R: Row> {
+    pub(crate) row: &'r R,
 }
 
 impl<R: Row> Cols<'_, R> {
-    fn text(&self, i: usize) -> Result<String> {
+    pub(crate) fn text(&self, i: usize) -> Result<String> {
         self.row
             .text(i)?
             .ok_or_else(|| corrupt("column", format!("{i} is NULL")))
     }
-    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+    pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>> {
         self.row.text(i)
     }
-    fn int(&self, i: usize) -> Result<i64> {
+    pub(crate) fn int(&self, i: usize) -> Result<i64> {
         self.row
             .int(i)?
             .ok_or_else(|| corrupt("column", format!("{i} is NULL")))
     }
-    fn ymd(&self, i: usize) -> Result<Ymd> {
+    pub(crate) fn ymd(&self, i: usize) -> Result<Ymd> {
         let t = self.text(i)?;
         Ymd::parse(&t).map_err(|e| corrupt("date", e))
     }
-    fn opt_ymd(&self, i: usize) -> Result<Option<Ymd>> {
+    pub(crate) fn opt_ymd(&self, i: usize) -> Result<Option<Ymd>> {
         self.opt_text(i)?
             .map(|t| Ymd::parse(&t).map_err(|e| corrupt("date", e)))
             .transpose()
     }
-    fn code<T>(&self, i: usize, parse: fn(&str) -> std::result::Result<T, CodeError>) -> Result<T> {
+    pub(crate) fn code<T>(
+        &self,
+        i: usize,
+        parse: fn(&str) -> std::result::Result<T, CodeError>,
+    ) -> Result<T> {
         parse(&self.text(i)?).map_err(|e| corrupt("code", e))
     }
     fn opt_code<T>(

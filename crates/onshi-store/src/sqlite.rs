@@ -41,6 +41,9 @@ struct Inner {
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
     admin: Mutex<Connection>,
+    /// Appends to the audit chain (history file) without ever running a checkpoint itself:
+    /// the checkpointer thread keeps the history WAL short, as for the verification rows.
+    audit: Mutex<Connection>,
     writer: HistoryWriter,
     stop: Arc<AtomicBool>,
 }
@@ -135,6 +138,15 @@ impl SqliteStore {
             .map(|_| connect(path).map(Mutex::new))
             .collect::<Result<_>>()?;
         let writer = HistoryWriter::open(path)?;
+        let audit = connect(path)?;
+        audit.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        // Wait for the history file's write lock (held by a checkpoint RESTART or the
+        // verification writer) in short steps: SQLite's default busy handler sleeps up to
+        // 100 ms at a time, which every view waiting behind this append would pay.
+        audit.busy_handler(Some(|n: i32| {
+            std::thread::sleep(std::time::Duration::from_micros(250));
+            n < 40_000
+        }))?;
         let stop = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(path.to_path_buf(), stop.clone())?;
         Ok(SqliteStore {
@@ -142,13 +154,14 @@ impl SqliteStore {
                 readers,
                 next: AtomicUsize::new(0),
                 admin: Mutex::new(admin),
+                audit: Mutex::new(audit),
                 writer,
                 stop,
             }),
         })
     }
 
-    fn reader(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
         let n = self.inner.readers.len();
         let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
         for i in 0..n {
@@ -159,8 +172,12 @@ impl SqliteStore {
         lock(&self.inner.readers[start % n])
     }
 
-    fn admin(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn admin(&self) -> MutexGuard<'_, Connection> {
         lock(&self.inner.admin)
+    }
+
+    pub(crate) fn audit_connection(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.inner.audit)
     }
 
     pub(crate) fn upsert_insurers(&self, insurers: &[Insurer]) -> Result<()> {
@@ -337,7 +354,7 @@ impl SqliteStore {
         self.inner.writer.submit(op).await
     }
 
-    fn query_all<T>(
+    pub(crate) fn query_all<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
@@ -353,7 +370,7 @@ impl SqliteStore {
         Ok(out)
     }
 
-    fn execute_admin(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+    pub(crate) fn execute_admin(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
         Ok(self.admin().execute(sql, params)?)
     }
 
@@ -585,6 +602,18 @@ impl SqliteStore {
             params![facility, person_id, reference_number, at.unix_micros()],
         )?;
         Ok(())
+    }
+
+    pub(crate) fn reference_number(
+        &self,
+        facility: &str,
+        person_id: i64,
+    ) -> Result<Option<String>> {
+        Ok(self
+            .query_all(rows::REFERENCE_NUMBER, params![facility, person_id], |r| {
+                Ok(r.get::<_, String>(0)?)
+            })?
+            .pop())
     }
 
     pub(crate) fn reference_numbers(

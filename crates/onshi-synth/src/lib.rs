@@ -27,6 +27,7 @@
 mod data;
 mod household;
 mod master;
+pub mod medical;
 
 use onshi_core::Ymd;
 use onshi_core::model::{
@@ -34,6 +35,7 @@ use onshi_core::model::{
 };
 
 pub use household::CASE_NAMES;
+pub use medical::{MedicalBatch, medical_batch, medical_history};
 
 /// What to generate.
 #[derive(Debug, Clone)]

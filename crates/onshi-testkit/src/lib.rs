@@ -253,6 +253,25 @@ impl TestApp {
         }
     }
 
+    /// Runs SQL behind central's back on the part of the database that holds the history
+    /// and the audit trail (the history file on SQLite), as someone tampering would.
+    pub async fn execute_history_sql(&self, sql: &str) -> anyhow::Result<()> {
+        match &self.pg {
+            Some(db) => {
+                let (client, conn) =
+                    tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                client.batch_execute(sql).await?;
+            }
+            None => {
+                let history = onshi_store::sqlite_history_path(&self.data.database());
+                let conn = rusqlite::Connection::open(history)?;
+                conn.execute_batch(sql)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Starts central again on the same data directory and database (after
     /// [`TestApp::stop_central`]), as a restart would; the address changes.
     pub async fn start_central(&mut self) {

@@ -82,3 +82,93 @@ pub async fn run(
         client_cpu_us_per_request: None,
     })
 }
+
+/// `--scenario bulk-files`: the bulk check as a receipt computer does it, through the
+/// file interface: `OQSmuquc01req` written → `OQSmuquc01res` (ReceptionNumber), then
+/// `OQSmuquc02req` written every time the previous `02res` said "still processing", until
+/// the complete `OQSmuquc02res` is in `res/`. The clock starts before the upload file is
+/// written and stops when the complete result file has been read and decoded.
+pub async fn run_bulk(
+    client: CentralClient,
+    facility: &onshi_core::ids::MedicalInstitutionCode,
+    upload: &onshi_wire::muquc::UploadRequest,
+    json: bool,
+) -> Result<()> {
+    use onshi_wire::{Encoding, Limits, muquc};
+    let root = tempfile::tempdir().context("temp dir")?;
+    let fi = FileInterface::new(root.path(), client)?;
+    let (req, res) = (fi.req_dir(), fi.res_dir());
+    let task = tokio::spawn(fi.run(POLL));
+    let body = upload.encode_xml(Encoding::Utf8);
+    let wait = |path: std::path::PathBuf| async move {
+        let t = Instant::now();
+        loop {
+            if let Ok(bytes) = std::fs::read(&path) {
+                std::fs::remove_file(&path)?;
+                return Ok::<Vec<u8>, anyhow::Error>(bytes);
+            }
+            if t.elapsed() > Duration::from_secs(600) {
+                anyhow::bail!("no {} after 10 minutes", path.display());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let t0 = Instant::now();
+    std::fs::write(req.join("OQSmuquc01req_202611230001.xml"), &body)?;
+    let accepted_bytes = wait(res.join("OQSmuquc01res_202611230001.xml")).await?;
+    let accepted = t0.elapsed();
+    let (accepted_res, _) = muquc::UploadResponse::decode_xml(&accepted_bytes, &Limits::default())?;
+    let reception = accepted_res
+        .body
+        .reception_number
+        .context("upload refused: no ReceptionNumber")?;
+    let ask = muquc::ResultRequest {
+        header: muquc::ResultRequestHeader {
+            medical_institution_code: facility.as_str().into(),
+            arbitrary_file_identifier: None,
+        },
+        body: muquc::ResultRequestBody {
+            reception_number: reception.clone(),
+        },
+    }
+    .encode_xml(Encoding::Utf8);
+    let mut asks = 0u32;
+    let result = loop {
+        asks += 1;
+        let id = format!("2026112310{asks:02}");
+        std::fs::write(req.join(format!("OQSmuquc02req_{id}.xml")), &ask)?;
+        let bytes = wait(res.join(format!("OQSmuquc02res_{id}.xml"))).await?;
+        let (r, _) = muquc::ResultResponse::decode_xml(&bytes, &Limits::bulk())?;
+        match r.header.segment_of_result.as_str() {
+            "1" => break r,
+            "2" => continue,
+            other => anyhow::bail!("bulk ended with SegmentOfResult {other}"),
+        }
+    };
+    let completed = t0.elapsed();
+    task.abort();
+    let units = result.body.units.len();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "scenario": "bulk-files",
+                "patients": upload.body.searches.len(),
+                "units": units,
+                "accepted_ms": accepted.as_secs_f64() * 1000.0,
+                "completed_ms": completed.as_secs_f64() * 1000.0,
+                "result_requests": asks,
+            })
+        );
+    } else {
+        eprintln!(
+            "bulk-files: {} patients, 01res in {:.1} ms, complete 02res ({} units) in {:.1} ms after {} 02req files",
+            upload.body.searches.len(),
+            accepted.as_secs_f64() * 1000.0,
+            units,
+            completed.as_secs_f64() * 1000.0,
+            asks
+        );
+    }
+    Ok(())
+}

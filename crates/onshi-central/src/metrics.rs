@@ -1,0 +1,270 @@
+//! `/metrics` in the Prometheus text format, without a metrics library: a handful of
+//! atomic counters and fixed-bucket histograms, updated by one middleware around every
+//! request, and read when scraped.
+//!
+//! - `onshi_requests_total{route,status}` and `onshi_request_duration_seconds{route}`
+//!   (histogram): every HTTP request, by the route it matched.
+//! - `onshi_checks_total{method,result}`: every answer to a check. `method` is
+//!   `insurance_card`, `card`, `card_deferred` or `card_consent`; `result` is the
+//!   `QualificationValidity` code (1–5) of an answer, or the error code of a refusal.
+//! - `onshi_history_pending`: answers waiting for their history row to be committed
+//!   (the group-commit queue).
+//!
+//! Handlers label their answer by adding a [`CheckResult`] extension to the response
+//! (`server::render` does it for every check-shaped answer).
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// Upper bounds of the latency buckets, seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// The result label of a check's answer.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckResult(pub String);
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    /// Microseconds.
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, seconds: f64) {
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+}
+
+/// Counters by label set; a label set is created on first use.
+#[derive(Default)]
+struct Family<K: std::hash::Hash + Eq, V: Default> {
+    map: RwLock<HashMap<K, Arc<V>>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Default> Family<K, V> {
+    fn get(&self, key: &K) -> Arc<V> {
+        if let Ok(m) = self.map.read()
+            && let Some(v) = m.get(key)
+        {
+            return v.clone();
+        }
+        match self.map.write() {
+            Ok(mut m) => m.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::new(V::default()),
+        }
+    }
+
+    fn snapshot(&self) -> Vec<(K, Arc<V>)> {
+        self.map
+            .read()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Family<(String, u16), AtomicU64>,
+    durations: Family<String, Histogram>,
+    checks: Family<(&'static str, String), AtomicU64>,
+}
+
+fn method_of(route: &str) -> Option<&'static str> {
+    match route {
+        "/oqs/v1/qualification" => Some("insurance_card"),
+        "/oqs/v1/card/check" => Some("card"),
+        "/oqs/v1/card/deferred-check" => Some("card_deferred"),
+        "/oqs/v1/card/consent" => Some("card_consent"),
+        _ => None,
+    }
+}
+
+impl Metrics {
+    fn record(&self, route: &str, status: u16, seconds: f64, result: Option<&CheckResult>) {
+        self.requests
+            .get(&(route.to_string(), status))
+            .fetch_add(1, Ordering::Relaxed);
+        self.durations.get(&route.to_string()).observe(seconds);
+        if let (Some(method), Some(CheckResult(r))) = (method_of(route), result) {
+            self.checks
+                .get(&(method, r.clone()))
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, history_pending: Option<u64>) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP onshi_requests_total HTTP requests by route and status."
+        );
+        let _ = writeln!(out, "# TYPE onshi_requests_total counter");
+        let mut reqs = self.requests.snapshot();
+        reqs.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((route, status), n) in reqs {
+            let _ = writeln!(
+                out,
+                "onshi_requests_total{{route=\"{route}\",status=\"{status}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP onshi_request_duration_seconds Time from request to response head, by route."
+        );
+        let _ = writeln!(out, "# TYPE onshi_request_duration_seconds histogram");
+        let mut durs = self.durations.snapshot();
+        durs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (route, h) in durs {
+            for (i, le) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "onshi_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {}",
+                    h.buckets[i].load(Ordering::Relaxed)
+                );
+            }
+            let count = h.count.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "onshi_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "onshi_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "onshi_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP onshi_checks_total Answers to checks by method and result (QualificationValidity code, or the error code)."
+        );
+        let _ = writeln!(out, "# TYPE onshi_checks_total counter");
+        let mut checks = self.checks.snapshot();
+        checks.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((method, result), n) in checks {
+            let _ = writeln!(
+                out,
+                "onshi_checks_total{{method=\"{method}\",result=\"{result}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        if let Some(p) = history_pending {
+            let _ = writeln!(
+                out,
+                "# HELP onshi_history_pending Answers waiting for their history row to be committed."
+            );
+            let _ = writeln!(out, "# TYPE onshi_history_pending gauge");
+            let _ = writeln!(out, "onshi_history_pending {p}");
+        }
+        out
+    }
+}
+
+/// The middleware: times every request and counts it by route, status and check result.
+pub(crate) async fn track(metrics: Arc<Metrics>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let response = next.run(req).await;
+    metrics.record(
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+        response.extensions().get::<CheckResult>(),
+    );
+    response
+}
+
+/// `GET /metrics`.
+pub(crate) fn exposition(metrics: &Metrics, history_pending: Option<u64>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics.render(history_pending),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_counts_by_labels_and_fills_cumulative_buckets() {
+        let m = Metrics::default();
+        m.record(
+            "/oqs/v1/qualification",
+            200,
+            0.0008,
+            Some(&CheckResult("1".into())),
+        );
+        m.record(
+            "/oqs/v1/qualification",
+            200,
+            0.003,
+            Some(&CheckResult("4".into())),
+        );
+        m.record(
+            "/oqs/v1/qualification",
+            400,
+            0.0001,
+            Some(&CheckResult("ONS2001".into())),
+        );
+        m.record("/health", 200, 0.0001, None);
+        let text = m.render(Some(3));
+        assert!(
+            text.contains("onshi_requests_total{route=\"/oqs/v1/qualification\",status=\"200\"} 2")
+        );
+        assert!(
+            text.contains("onshi_requests_total{route=\"/oqs/v1/qualification\",status=\"400\"} 1")
+        );
+        assert!(
+            text.contains("onshi_checks_total{method=\"insurance_card\",result=\"ONS2001\"} 1")
+        );
+        assert!(text.contains("onshi_checks_total{method=\"insurance_card\",result=\"1\"} 1"));
+        assert!(!text.contains("method=\"insurance_card\",result=\"1\"} 2"));
+        assert!(text.contains(
+            "onshi_request_duration_seconds_bucket{route=\"/oqs/v1/qualification\",le=\"0.001\"} 2"
+        ));
+        assert!(text.contains(
+            "onshi_request_duration_seconds_bucket{route=\"/oqs/v1/qualification\",le=\"0.005\"} 3"
+        ));
+        assert!(
+            text.contains(
+                "onshi_request_duration_seconds_count{route=\"/oqs/v1/qualification\"} 3"
+            )
+        );
+        assert!(text.contains("onshi_history_pending 3"));
+        assert!(
+            !text.contains("route=\"/health\",le")
+                || text.contains("onshi_request_duration_seconds_count{route=\"/health\"} 1")
+        );
+    }
+}
