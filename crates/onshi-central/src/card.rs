@@ -772,6 +772,15 @@ async fn card_check(
         who.standing,
         req.consents,
     );
+    if decision.validity == onshi_core::codes::QualificationValidity::NotFound
+        && let Some(info) = state
+            .store
+            .pending_by_person(who.person_id)
+            .await
+            .map_err(|e| refuse(&rec, CheckError::Internal(e.to_string())))?
+    {
+        answer.response.body.processing_result_message = Some(engine::pending_message(&info));
+    }
     if let (Some(r), Some(item)) = (&decision.record, answer.response.body.results.first_mut()) {
         engine::attach_reference_number(&state.store, &facility_code, r.person.id, item)
             .await

@@ -296,6 +296,25 @@ pub fn validity_message(v: QualificationValidity) -> Option<&'static str> {
     }
 }
 
+/// What a check that found nothing says when a registration is on its way, instead of a
+/// bare 「資格情報なし」: the insurer has received the 取得届 (and registers within days), or
+/// the registration is held while the insurer checks it against the resident registry.
+/// No personal data of the held registration is shown.
+pub fn pending_message(info: &onshi_store::insurer::PendingInfo) -> String {
+    if info.suspended {
+        format!(
+            "該当する資格情報はまだ照会できません。保険者（{}）の登録内容を確認中です。資格確認書・資格情報のお知らせ等で資格を確認するか、被保険者資格申立書により受診を受け付けてください。",
+            info.insurer_number.trim()
+        )
+    } else {
+        format!(
+            "資格情報は登録手続き中です（保険者 {}、資格取得届 受付日 {}）。データ登録が完了するまで、資格確認書・資格情報のお知らせ等で資格を確認するか、被保険者資格申立書により受診を受け付けてください。",
+            info.insurer_number.trim(),
+            info.received_date.map(Ymd::to_wareki).unwrap_or_default()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -76,6 +76,18 @@ pub enum CheckError {
     ReferencePersonNotFound,
     #[error("the card data matches more than one person")]
     ReferencePersonAmbiguous,
+    #[error("not an insurer certificate: {0}")]
+    NotInsurer(String),
+    #[error("insurer {0} is not registered")]
+    UnknownInsurerCaller(String),
+    #[error("registration file: {0}")]
+    InsurerFile(String),
+    #[error("registration file without rows")]
+    InsurerBatchEmpty,
+    #[error("registration file with {count} rows (at most {max})")]
+    InsurerBatchTooMany { count: usize, max: usize },
+    #[error("a single registration request holds {0} registrations")]
+    InsurerSingleNotOne(usize),
     #[error("staff account missing or invalid: {0}")]
     MedicalAccount(String),
     #[error("medical information request: {0}")]
@@ -161,6 +173,12 @@ impl CheckError {
             CheckError::BulkFailed(_) => "ONS5004",
             CheckError::ReferencePersonNotFound => "ONS5010",
             CheckError::ReferencePersonAmbiguous => "ONS5011",
+            CheckError::NotInsurer(_) => "ONS7101",
+            CheckError::UnknownInsurerCaller(_) => "ONS7102",
+            CheckError::InsurerFile(_) => "ONS7103",
+            CheckError::InsurerBatchTooMany { .. } => "ONS7104",
+            CheckError::InsurerBatchEmpty => "ONS7105",
+            CheckError::InsurerSingleNotOne(_) => "ONS7106",
             CheckError::MedicalAccount(_) => "ONS6001",
             CheckError::MedicalRequest(_) => "ONS6002",
             CheckError::MedicalNoConsent(_) => "ONS6010",
@@ -235,6 +253,12 @@ impl CheckError {
             CheckError::BulkFailed(_) => "一括照会の処理中にエラーが発生しました。もう一度一括照会を依頼してください。".into(),
             CheckError::ReferencePersonNotFound => "入力された被保険者証情報に該当する有効な資格がないため、照会番号を登録できませんでした。保険者番号・記号・番号・枝番を確認してください。".into(),
             CheckError::ReferencePersonAmbiguous => "入力された被保険者証情報に複数の方が該当するため、照会番号を登録できませんでした。枝番を指定してください。".into(),
+            CheckError::NotInsurer(_) => "保険者用のクライアント証明書で接続してください（医療機関の証明書では加入者を登録できません）。".into(),
+            CheckError::UnknownInsurerCaller(n) => format!("保険者番号 {n} は登録されていない保険者です。運用主体にお問い合わせください。"),
+            CheckError::InsurerFile(d) => format!("登録ファイルを読み取れません（{d}）。形式は docs/insurer.md を参照してください。"),
+            CheckError::InsurerBatchEmpty => "登録ファイルに登録行がありません。".into(),
+            CheckError::InsurerBatchTooMany { count, max } => format!("登録ファイルの行数が多すぎます（{count}行、上限{max}行）。分割して送信してください。"),
+            CheckError::InsurerSingleNotOne(n) => format!("単件登録には登録を1件だけ指定してください（{n}件）。複数件は一括登録（/insurer/v1/batch）で送信してください。"),
             CheckError::MedicalAccount(_) => "医療情報閲覧用アカウントが指定されていません。資格確認端末にログインし直してください。".into(),
             CheckError::MedicalRequest(d) => format!("医療情報の照会内容が正しくありません（{d}）。"),
             CheckError::MedicalNoConsent(label) => format!(
@@ -282,6 +306,13 @@ impl CheckError {
             CheckError::ReferencePersonNotFound | CheckError::ReferencePersonAmbiguous => {
                 StatusCode::OK
             }
+            CheckError::NotInsurer(_) | CheckError::UnknownInsurerCaller(_) => {
+                StatusCode::FORBIDDEN
+            }
+            CheckError::InsurerFile(_)
+            | CheckError::InsurerBatchEmpty
+            | CheckError::InsurerSingleNotOne(_) => StatusCode::BAD_REQUEST,
+            CheckError::InsurerBatchTooMany { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             CheckError::MedicalAccount(_) | CheckError::MedicalRequest(_) => {
                 StatusCode::BAD_REQUEST
             }

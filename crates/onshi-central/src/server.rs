@@ -11,7 +11,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use http_body_util::BodyExt;
 use onshi_core::Clock;
-use onshi_core::codes::{ProcessingResultStatus, ReferenceClassification, SegmentOfResult};
+use onshi_core::codes::{
+    ProcessingResultStatus, QualificationValidity, ReferenceClassification, SegmentOfResult,
+};
 use onshi_core::date::JstDateTime;
 use onshi_core::ids::MedicalInstitutionCode;
 use onshi_core::model::Facility;
@@ -32,6 +34,9 @@ pub struct CentralConfig {
     /// The card CA (certificate and key: central publishes the CRL). `None` turns card
     /// checks off.
     pub card_ca: Option<onshi_pki::CertAndKey>,
+    /// The insurer CA's certificate (PEM). Its client certificates must also be trusted by
+    /// `tls` (see `PkiLayout::client_ca_bundle`); `None` turns the insurer API off.
+    pub insurer_ca: Option<String>,
 }
 
 /// A started central; dropping it does not stop it, [`RunningCentral::shutdown`] does.
@@ -138,12 +143,31 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
         cards,
         metrics: Arc::new(crate::metrics::Metrics::default()),
     };
+    let insurer_ca_subject = match &cfg.insurer_ca {
+        Some(pem) => {
+            let der = onshi_pki::parse_certs(pem)
+                .map_err(std::io::Error::other)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| std::io::Error::other("insurer CA: no certificate"))?;
+            let (_, subject) =
+                onshi_pki::issuer_and_subject(&der).map_err(std::io::Error::other)?;
+            Some(Arc::new(subject))
+        }
+        None => None,
+    };
     let metrics = state.metrics.clone();
     let pending = crate::bulk::unfinished(&state).await;
     tokio::spawn(crate::bulk::resume(state.clone(), pending));
     let app = router(state);
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(tls::serve(listener, Arc::new(cfg.tls), app, rx));
+    let task = tokio::spawn(tls::serve(
+        listener,
+        Arc::new(cfg.tls),
+        app,
+        insurer_ca_subject,
+        rx,
+    ));
     tracing::info!(%addr, "central listening (mTLS)");
     Ok(RunningCentral {
         addr,
@@ -168,6 +192,10 @@ fn router(state: AppState) -> Router {
             post(crate::card::deferred_check),
         )
         .route("/oqs/v1/card/crl", get(crate::card::crl))
+        .route("/insurer/v1/registration", post(crate::insurer::single))
+        .route("/insurer/v1/batch", post(crate::insurer::batch))
+        .route("/insurer/v1/notices", get(crate::insurer::notices))
+        .route("/insurer/v1/suspended", get(crate::insurer::suspended))
         .route("/oqs/v1/medical/patients", get(crate::medical::patients))
         .route(
             "/oqs/v1/medical/disaster",
@@ -370,6 +398,16 @@ async fn check(
     history.person_id = decision.record.as_ref().map(|r| r.person.id);
     history.qualification_id = decision.record.as_ref().map(|r| r.qualification.id);
 
+    let mut message = engine::validity_message(decision.validity).map(String::from);
+    if decision.validity == QualificationValidity::NotFound
+        && let Some(info) = state
+            .store
+            .pending_by_card(&card.query())
+            .await
+            .map_err(|e| CheckError::Internal(e.to_string()))?
+    {
+        message = Some(engine::pending_message(&info));
+    }
     let mut results = Vec::with_capacity(1);
     if let Some(r) = &decision.record {
         let mut item = engine::result_item(r, card.confirmation_date, card.limit_consent, now);
@@ -382,7 +420,7 @@ async fn check(
         body: siquc01::ResponseBody {
             search_info: Some(request.search.clone()),
             processing_result_status: ProcessingResultStatus::Normal.code().into(),
-            processing_result_message: engine::validity_message(decision.validity).map(Into::into),
+            processing_result_message: message,
             qualification_validity: Some(decision.validity.code().into()),
             results,
             ..Default::default()

@@ -3,7 +3,14 @@
 //! `axum::serve` cannot hand the client certificate to handlers, so connections are
 //! accepted here: TLS handshake under a timeout (slow clients cannot hold a slot), the
 //! verified peer certificate is read once per connection and parsed into the facility's
-//! code, and every request on that connection carries it as a [`Peer`] extension.
+//! code (or the insurer's number), and every request on that connection carries it as a
+//! [`Peer`] extension.
+//!
+//! Facilities and insurers share the listener: the TLS verifier trusts both the facility
+//! CA and the insurer CA, and the kind of caller is decided by the certificate's issuer
+//! (its issuer name equals the insurer CA's subject, which differs from the facility
+//! CA's). A facility certificate is therefore never an insurer, whatever its common name
+//! says, and the other way round; each API refuses the other kind.
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -19,6 +26,35 @@ use tower::ServiceExt;
 pub struct Peer {
     /// The 医療機関コード in the certificate, or why it could not be read.
     pub facility: Result<onshi_core::ids::MedicalInstitutionCode, String>,
+    /// The 保険者番号 of an insurer certificate, or why the caller is not an insurer.
+    pub insurer: Result<onshi_core::ids::InsurerNumber, String>,
+}
+
+impl Peer {
+    /// Classifies a verified client certificate by its issuer.
+    pub(crate) fn of_certificate(der: Option<&[u8]>, insurer_ca_subject: Option<&[u8]>) -> Peer {
+        let Some(der) = der else {
+            return Peer {
+                facility: Err("no client certificate".into()),
+                insurer: Err("no client certificate".into()),
+            };
+        };
+        let issued_by_insurer_ca = match (onshi_pki::issuer_and_subject(der), insurer_ca_subject) {
+            (Ok((issuer, _)), Some(ca)) => issuer == ca,
+            _ => false,
+        };
+        if issued_by_insurer_ca {
+            Peer {
+                facility: Err("an insurer certificate, not a facility's".into()),
+                insurer: onshi_pki::insurer_number_from_cert(der).map_err(|e| e.to_string()),
+            }
+        } else {
+            Peer {
+                facility: onshi_pki::facility_code_from_cert(der).map_err(|e| e.to_string()),
+                insurer: Err("not an insurer certificate".into()),
+            }
+        }
+    }
 }
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,6 +63,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: Router,
+    insurer_ca_subject: Option<Arc<Vec<u8>>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
@@ -45,6 +82,7 @@ pub(crate) async fn serve(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
+        let insurer_ca_subject = insurer_ca_subject.clone();
         let mut conn_shutdown = shutdown.clone();
         tokio::spawn(async move {
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -58,16 +96,16 @@ pub(crate) async fn serve(
                     return;
                 }
             };
-            let facility = match stream
+            let cert = stream
                 .get_ref()
                 .1
                 .peer_certificates()
                 .and_then(|c| c.first())
-            {
-                Some(cert) => onshi_pki::facility_code_from_cert(cert).map_err(|e| e.to_string()),
-                None => Err("no client certificate".to_string()),
-            };
-            let peer = Arc::new(Peer { facility });
+                .map(|c| c.as_ref());
+            let peer = Arc::new(Peer::of_certificate(
+                cert,
+                insurer_ca_subject.as_deref().map(Vec::as_slice),
+            ));
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(peer.clone());

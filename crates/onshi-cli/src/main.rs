@@ -11,6 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod check;
 mod demo_cards;
+mod insurer;
 mod ops;
 
 use anyhow::{Context, Result, bail};
@@ -81,7 +82,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Load-test a running central (see docs/performance.md).
     Bench(bench::BenchArgs),
-    /// Operator commands: disaster declarations, facility locations.
+    /// A demo insurer: send registration files (acquire, change, lose, …), benchmark.
+    Insurer(insurer::InsurerArgs),
+    /// Operator commands: disaster declarations, facility locations, suspended insurer
+    /// registrations, registration notices.
     Ops(ops::OpsArgs),
     /// The audit trail of medical-information views and staff logins.
     Audit(ops::AuditArgs),
@@ -254,6 +258,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Card(args) => card::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Insurer(args) => insurer::run(args).await,
         Command::Ops(args) => ops::run_ops(args).await,
         Command::Audit(args) => ops::run_audit(args).await,
         Command::Terminal {
@@ -433,8 +438,9 @@ async fn start_central(dir: &DataDir, store: Store, listen: SocketAddr) -> Resul
     let pki = dir.pki();
     let server = PkiLayout::read(&pki.server())
         .context("central's server certificate (run `onshi demo` or `onshi synth` first)")?;
-    let facility_ca = std::fs::read_to_string(pki.facility_ca().0)?;
-    let tls = onshi_pki::server_config_mtls(&server, &facility_ca)?;
+    // Older data directories have no insurer CA yet: make it (and keep the rest).
+    pki.ensure(provision::SERVER_NAMES, &[])?;
+    let tls = onshi_pki::server_config_mtls(&server, &pki.client_ca_bundle()?)?;
     let central = onshi_central::start(CentralConfig {
         listen,
         tls,
@@ -442,6 +448,7 @@ async fn start_central(dir: &DataDir, store: Store, listen: SocketAddr) -> Resul
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
         limits: onshi_wire::Limits::default(),
         card_ca: Some(provision::ensure_card_ca(dir)?),
+        insurer_ca: Some(std::fs::read_to_string(pki.insurer_ca().0)?),
     })
     .await
     .with_context(|| format!("listen on {listen}"))?;

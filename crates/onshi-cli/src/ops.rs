@@ -31,6 +31,8 @@ enum OpsCommand {
         #[arg(long)]
         municipality: String,
     },
+    #[command(flatten)]
+    Insurer(crate::insurer::InsurerOps),
 }
 
 #[derive(clap::Args)]
@@ -119,6 +121,7 @@ fn instant(s: &str) -> Result<JstDateTime> {
 pub async fn run_ops(a: OpsArgs) -> Result<()> {
     let now = SystemClock.now();
     match a.command {
+        OpsCommand::Insurer(c) => crate::insurer::ops(c).await?,
         OpsCommand::Disaster { command } => match command {
             DisasterCommand::Declare {
                 db,

@@ -13,6 +13,7 @@ pub mod date;
 pub mod ids;
 pub mod medical;
 pub mod model;
+pub mod registry;
 pub mod text;
 
 pub use clock::{Clock, FixedClock, SystemClock};

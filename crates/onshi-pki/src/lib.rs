@@ -34,7 +34,7 @@ pub use card_verify::{
 pub use pcsc::PcscCard;
 pub use softcard::{SmartphoneCard, SoftwareCard};
 
-use onshi_core::ids::MedicalInstitutionCode;
+use onshi_core::ids::{InsurerNumber, MedicalInstitutionCode};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
@@ -165,6 +165,62 @@ pub fn issue_facility_cert(
     })
 }
 
+/// An insurer's client certificate: CN = 保険者番号 (digits as assigned), O = insurer name.
+/// Issued by the insurer CA, a CA of its own: central tells insurers from facilities by
+/// the issuer, never by the shape of the common name.
+pub fn issue_insurer_cert(
+    ca: &CertAndKey,
+    number: &InsurerNumber,
+    name: &str,
+) -> Result<CertAndKey, PkiError> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn(number.digits(), name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    validity(&mut params, 5);
+    let cert = params.signed_by(&key, &issuer(ca)?)?;
+    Ok(CertAndKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// The raw (DER) issuer and subject names of a certificate.
+pub fn issuer_and_subject(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), PkiError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| PkiError::BadClientCert(e.to_string()))?;
+    Ok((
+        cert.issuer().as_raw().to_vec(),
+        cert.subject().as_raw().to_vec(),
+    ))
+}
+
+fn common_name(der: &[u8]) -> Result<String, PkiError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| PkiError::BadClientCert(e.to_string()))?;
+    cert.subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| PkiError::BadClientCert("no common name".into()))
+}
+
+/// The 保険者番号 carried in an insurer certificate's common name (chain already verified).
+pub fn insurer_number_from_cert(der: &[u8]) -> Result<InsurerNumber, PkiError> {
+    let cn = common_name(der)?;
+    match InsurerNumber::parse(&cn) {
+        Ok(n) if !n.is_unknown() => Ok(n),
+        Ok(_) => Err(PkiError::BadClientCert(
+            "common name is a 不詳 insurer number".into(),
+        )),
+        Err(e) => Err(PkiError::BadClientCert(format!(
+            "common name is not a 保険者番号: {e}"
+        ))),
+    }
+}
+
 /// The 医療機関コード carried in a facility certificate's common name. The chain has
 /// already been verified by the TLS layer; this only reads and parses the name.
 pub fn facility_code_from_cert(der: &[u8]) -> Result<MedicalInstitutionCode, PkiError> {
@@ -252,6 +308,8 @@ pub fn client_config(
 /// | `server-ca.key.pem`, `server.crt.pem`, `server.key.pem` | central's CA key and server certificate |
 /// | `facility-ca.crt.pem`, `facility-ca.key.pem` | the CA that issues facility client certificates |
 /// | `facilities/{code}.crt.pem`, `facilities/{code}.key.pem` | one facility's client certificate and key |
+/// | `insurer-ca.crt.pem`, `insurer-ca.key.pem` | the CA that issues insurer client certificates |
+/// | `insurers/{number}.crt.pem`, `insurers/{number}.key.pem` | one insurer's client certificate and key |
 #[derive(Debug, Clone)]
 pub struct PkiLayout {
     pub dir: PathBuf,
@@ -281,6 +339,48 @@ impl PkiLayout {
             self.dir.join("facility-ca.key.pem"),
         )
     }
+    pub fn insurer_ca(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.join("insurer-ca.crt.pem"),
+            self.dir.join("insurer-ca.key.pem"),
+        )
+    }
+
+    pub fn insurer(&self, number: &InsurerNumber) -> (PathBuf, PathBuf) {
+        let d = self.dir.join("insurers");
+        (
+            d.join(format!("{}.crt.pem", number.digits())),
+            d.join(format!("{}.key.pem", number.digits())),
+        )
+    }
+
+    /// An insurer's client certificate, issued on first use by the insurer CA.
+    pub fn ensure_insurer(
+        &self,
+        number: &InsurerNumber,
+        name: &str,
+    ) -> Result<CertAndKey, PkiError> {
+        let paths = self.insurer(number);
+        if paths.0.exists() {
+            return Self::read(&paths);
+        }
+        let ca = self.ensure_ca(self.insurer_ca(), "onshi insurer CA")?;
+        let cert = issue_insurer_cert(&ca, number, name)?;
+        Self::write(&paths, &cert)?;
+        Ok(cert)
+    }
+
+    /// The CAs whose client certificates central accepts (facility CA, then insurer CA),
+    /// as one PEM bundle for the TLS verifier.
+    pub fn client_ca_bundle(&self) -> Result<String, PkiError> {
+        let mut pem = read(&self.facility_ca().0)?;
+        if !pem.ends_with('\n') {
+            pem.push('\n');
+        }
+        pem.push_str(&read(&self.insurer_ca().0)?);
+        Ok(pem)
+    }
+
     /// The card CA (it stands for J-LIS, which issues the real cards' certificates).
     pub fn card_ca(&self) -> (PathBuf, PathBuf) {
         (
@@ -336,6 +436,7 @@ impl PkiLayout {
             )?;
         }
         let facility_ca = self.ensure_ca(self.facility_ca(), "onshi facility CA")?;
+        self.ensure_ca(self.insurer_ca(), "onshi insurer CA")?;
         for (code, name) in facilities {
             let paths = self.facility(code);
             if !paths.0.exists() {

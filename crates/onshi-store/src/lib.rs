@@ -13,6 +13,7 @@
 //! holds, while many concurrent checks share one commit.
 
 pub mod audit;
+pub mod insurer;
 pub mod medical;
 mod migrate;
 mod pg;
@@ -664,6 +665,72 @@ impl Store {
                 blocking(move || s.count(table)).await
             }
             Backend::Postgres(p) => p.count(table).await,
+        }
+    }
+
+    /// One chunk of an insurer batch in one transaction: reads what `reads` names, hands
+    /// it to `plan` (which decides every row) and writes what `plan` returns. Insurer
+    /// batches are serialised (SQLite `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), so
+    /// the plan is made against the state it is written to.
+    pub async fn insurer_batch<R: Send + 'static>(
+        &self,
+        reads: insurer::InsurerReads,
+        plan: impl FnOnce(insurer::InsurerSnapshot) -> (insurer::InsurerWrites, R) + Send + 'static,
+    ) -> Result<R> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.insurer_batch(&reads, plan)).await
+            }
+            Backend::Postgres(p) => p.insurer_batch(&reads, plan).await,
+        }
+    }
+
+    /// A pending or suspended registration under this card data (checks that found nothing).
+    pub async fn pending_by_card(&self, q: &CardQuery) -> Result<Option<insurer::PendingInfo>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.pending_by_card(q),
+            Backend::Postgres(p) => p.pending_by_card(q).await,
+        }
+    }
+
+    /// A pending 取得届 of this person (card checks that found nothing).
+    pub async fn pending_by_person(&self, person_id: i64) -> Result<Option<insurer::PendingInfo>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.pending_by_person(person_id),
+            Backend::Postgres(p) => p.pending_by_person(person_id).await,
+        }
+    }
+
+    /// Registrations kept suspended (閲覧停止), of one insurer or all, oldest first.
+    pub async fn suspended_registrations(
+        &self,
+        insurer: Option<&str>,
+    ) -> Result<Vec<insurer::Hold>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.suspended(insurer),
+            Backend::Postgres(p) => p.suspended(insurer).await,
+        }
+    }
+
+    /// Registration notices after id `after_id`, of one insurer or all, at most `limit`.
+    pub async fn registration_notices(
+        &self,
+        after_id: i64,
+        insurer: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<insurer::NoticeRow>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.notices(after_id, insurer, limit),
+            Backend::Postgres(p) => p.notices(after_id, insurer, limit).await,
+        }
+    }
+
+    /// The registration notices of one person (the patient's view).
+    pub async fn notices_of_person(&self, person_id: i64) -> Result<Vec<insurer::NoticeRow>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.notices_of_person(person_id),
+            Backend::Postgres(p) => p.notices_of_person(person_id).await,
         }
     }
 

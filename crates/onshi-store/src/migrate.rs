@@ -18,6 +18,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0004_reference_bulk",
     "0005_consent",
     "0006_medical",
+    "0007_insurer",
 ];
 
 pub(crate) const SQLITE: &[SqliteMigration] = &[
@@ -59,6 +60,11 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
             "../migrations/sqlite/0006_medical.history.sql"
         )),
     },
+    SqliteMigration {
+        name: "0007_insurer",
+        main: include_str!("../migrations/sqlite/0007_insurer.sql"),
+        history: None,
+    },
 ];
 
 pub(crate) const POSTGRES: &[(&str, &str)] = &[
@@ -85,6 +91,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0006_medical",
         include_str!("../migrations/postgres/0006_medical.sql"),
+    ),
+    (
+        "0007_insurer",
+        include_str!("../migrations/postgres/0007_insurer.sql"),
     ),
 ];
 

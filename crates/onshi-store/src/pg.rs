@@ -2,6 +2,7 @@
 //! loads, and a group-commit writer task that inserts history rows with one `UNNEST`
 //! statement per group.
 
+use crate::insurer::PgExec;
 use crate::rows::{self, QualificationValues};
 use crate::{
     BulkChunk, BulkJob, CardKey, CardQuery, CardRecord, ConsentRecord, CountedTable, Holder,
@@ -698,6 +699,75 @@ impl PgStore {
         let client = self.client().await?;
         let rs = client.query(rows::SAMPLE_CARD_KEYS, &[&step, &n]).await?;
         rs.iter().map(rows::card_key).collect()
+    }
+}
+
+/// Serialises insurer batches across central processes (any constant will do; this one
+/// is only used here).
+const INSURER_BATCH_LOCK: &str = "SELECT pg_advisory_xact_lock(70070007)";
+
+impl PgStore {
+    pub(crate) async fn insurer_batch<R>(
+        &self,
+        reads: &crate::insurer::InsurerReads,
+        plan: impl FnOnce(crate::insurer::InsurerSnapshot) -> (crate::insurer::InsurerWrites, R),
+    ) -> Result<R> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.batch_execute(INSURER_BATCH_LOCK).await?;
+        let out = {
+            let mut e = PgExec { tx: &tx };
+            crate::insurer::run(&mut e, reads, plan).await?
+        };
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub(crate) async fn pending_by_card(
+        &self,
+        q: &CardQuery,
+    ) -> Result<Option<crate::insurer::PendingInfo>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        crate::insurer::pending_by_card(&mut PgExec { tx: &tx }, q).await
+    }
+
+    pub(crate) async fn pending_by_person(
+        &self,
+        person_id: i64,
+    ) -> Result<Option<crate::insurer::PendingInfo>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        crate::insurer::pending_by_person(&mut PgExec { tx: &tx }, person_id).await
+    }
+
+    pub(crate) async fn suspended(
+        &self,
+        insurer: Option<&str>,
+    ) -> Result<Vec<crate::insurer::Hold>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        crate::insurer::suspended(&mut PgExec { tx: &tx }, insurer).await
+    }
+
+    pub(crate) async fn notices(
+        &self,
+        after_id: i64,
+        insurer: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<crate::insurer::NoticeRow>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        crate::insurer::notices(&mut PgExec { tx: &tx }, after_id, insurer, limit).await
+    }
+
+    pub(crate) async fn notices_of_person(
+        &self,
+        person_id: i64,
+    ) -> Result<Vec<crate::insurer::NoticeRow>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        crate::insurer::notices_of_person(&mut PgExec { tx: &tx }, person_id).await
     }
 }
 

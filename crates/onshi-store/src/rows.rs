@@ -697,6 +697,194 @@ pub(crate) fn ids_json(ids: &[i64]) -> String {
     out
 }
 
+// ---- Insurer registrations (migration 0007_insurer) ----
+
+pub(crate) const INSURER_BY_NUMBER: &str =
+    "SELECT number, name, kind FROM insurer WHERE number = $1";
+
+macro_rules! person_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, name, name_kana, birthdate, sex, address, post_number FROM person WHERE ",
+            $where
+        )
+    };
+}
+
+/// Registry candidates: an exact (漢字氏名, 生年月日) lookup first; the two others find the
+/// nearest person when one item differs, so that a refusal can name the items.
+pub(crate) const PERSONS_BY_NAME_BIRTH: &str = person_select!("name = $1 AND birthdate = $2");
+pub(crate) const PERSONS_BY_KANA_BIRTH: &str = person_select!("name_kana = $1 AND birthdate = $2");
+pub(crate) const PERSONS_BY_NAME_KANA: &str = person_select!("name = $1 AND name_kana = $2");
+
+/// Every qualification under (insurer, 記号, 番号), all branches, lost ones included.
+pub(crate) const QUALIFICATIONS_BY_PREFIX: &str = concat!(
+    qualification_select!(),
+    "WHERE q.insurer_number = $1 AND q.number_norm = $2 AND q.symbol_norm = $3 ORDER BY q.id"
+);
+
+pub(crate) const NEXT_QUALIFICATION_ID: &str = "SELECT COALESCE(MAX(id), 0) + 1 FROM qualification";
+
+pub(crate) const UPDATE_QUALIFICATION: &str = "UPDATE qualification SET symbol = $1, symbol_norm = $2, number = $3, \
+     number_norm = $4, branch = $5, personal_family = $6, insured_name = $7, card_classification = $8, \
+     qualification_date = $9, disqualification_date = $10, reason_of_loss = $11, successor_id = $12, \
+     certificate_issuance_date = $13, card_valid_from = $14, card_valid_to = $15, income = $16, has_specific = $17 \
+     WHERE id = $18";
+
+pub(crate) const UPSERT_ELDERLY: &str = "INSERT INTO elderly_recipient (qualification_id, certificate_date, valid_start, valid_end, contribution_ratio) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (qualification_id) DO UPDATE SET certificate_date = excluded.certificate_date, \
+     valid_start = excluded.valid_start, valid_end = excluded.valid_end, contribution_ratio = excluded.contribution_ratio";
+
+pub(crate) const UPSERT_LIMIT: &str = "INSERT INTO limit_certificate (qualification_id, classification, flag, certificate_date, valid_start, valid_end, long_term_date) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (qualification_id) DO UPDATE SET classification = excluded.classification, \
+     flag = excluded.flag, certificate_date = excluded.certificate_date, valid_start = excluded.valid_start, \
+     valid_end = excluded.valid_end, long_term_date = excluded.long_term_date";
+
+pub(crate) const UPDATE_SPECIFIC: &str = "UPDATE specific_disease SET certificate_date = $1, valid_end = $2, self_pay = $3 \
+     WHERE qualification_id = $4 AND category = $5 AND valid_start = $6";
+
+macro_rules! hold_columns {
+    () => {
+        "insurer_number, symbol_norm, number_norm, branch, birthdate, name, registration, differences, \
+         candidate_person_id, received_at"
+    };
+}
+
+pub(crate) const HOLDS_BY_PREFIX: &str = concat!(
+    "SELECT ",
+    hold_columns!(),
+    " FROM registration_hold WHERE insurer_number = $1 AND number_norm = $2 AND symbol_norm = $3"
+);
+
+/// The operator's report; `$1` = '' for every insurer.
+pub(crate) const SUSPENDED: &str = concat!(
+    "SELECT ",
+    hold_columns!(),
+    " FROM registration_hold WHERE (CAST($1 AS TEXT) = '' OR insurer_number = $1) \
+     ORDER BY received_at, insurer_number, number_norm"
+);
+
+pub(crate) const INSERT_HOLD: &str = concat!(
+    "INSERT INTO registration_hold (",
+    hold_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);
+
+pub(crate) const DELETE_HOLD: &str = "DELETE FROM registration_hold WHERE insurer_number = $1 AND symbol_norm = $2 \
+     AND number_norm = $3 AND COALESCE(branch, -1) = $4";
+
+pub(crate) const PENDING_OF_PERSON: &str = "SELECT insurer_number, person_id, symbol_norm, number_norm, branch, \
+     received_date, registered_at FROM registration_pending WHERE person_id = $1";
+
+pub(crate) const UPSERT_PENDING: &str = "INSERT INTO registration_pending (insurer_number, person_id, symbol_norm, \
+     number_norm, branch, received_date, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (insurer_number, person_id) DO UPDATE SET symbol_norm = excluded.symbol_norm, \
+     number_norm = excluded.number_norm, branch = excluded.branch, received_date = excluded.received_date, \
+     registered_at = excluded.registered_at";
+
+pub(crate) const DELETE_PENDING: &str =
+    "DELETE FROM registration_pending WHERE insurer_number = $1 AND person_id = $2";
+
+pub(crate) const INSERT_NOTICE: &str = "INSERT INTO registration_notice (person_id, qualification_id, insurer_number, kind, created_at) \
+     VALUES ($1, $2, $3, $4, $5)";
+
+pub(crate) const INSERT_INSURER_BATCH: &str = "INSERT INTO insurer_batch (insurer_number, received_at, format, row_count, applied, \
+     unchanged, suspended, refused) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+macro_rules! notice_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT n.id, n.person_id, n.qualification_id, n.insurer_number, n.kind, n.created_at, p.name, \
+             q.symbol, q.number, q.branch, q.qualification_date FROM registration_notice n \
+             JOIN person p ON p.id = n.person_id JOIN qualification q ON q.id = n.qualification_id WHERE ",
+            $where
+        )
+    };
+}
+
+/// Notices from id `$1` on (exclusive), of insurer `$2` ('' = all), at most `$3`.
+pub(crate) const NOTICES: &str = notice_select!(
+    "n.id > $1 AND (CAST($2 AS TEXT) = '' OR n.insurer_number = $2) ORDER BY n.id LIMIT $3"
+);
+
+pub(crate) const NOTICES_OF_PERSON: &str = notice_select!("n.person_id = $1 ORDER BY n.id");
+
+/// Why a check found nothing, when a registration is on its way: a pending 取得届 of the
+/// person with this card data (flag 0), or a registration kept suspended (flag 1).
+pub(crate) const PENDING_BY_CARD: &str = "SELECT r.insurer_number, r.received_date, CAST(0 AS BIGINT) FROM registration_pending r \
+     JOIN person s ON s.id = r.person_id WHERE r.insurer_number = $1 AND r.number_norm = $2 AND r.symbol_norm = $3 \
+     AND s.birthdate = $4 \
+     UNION ALL SELECT h.insurer_number, NULL, CAST(1 AS BIGINT) FROM registration_hold h \
+     WHERE h.insurer_number = $1 AND h.number_norm = $2 AND h.symbol_norm = $3 AND h.birthdate = $4";
+
+pub(crate) const PENDING_BY_PERSON: &str = "SELECT insurer_number, received_date, CAST(0 AS BIGINT) FROM registration_pending \
+     WHERE person_id = $1 ORDER BY received_date";
+
+pub(crate) fn insurer<R: Row>(row: &R) -> Result<Insurer> {
+    let c = Cols { row };
+    Ok(Insurer {
+        number: insurer_number(&c.text(0)?)?,
+        name: c.text(1)?,
+        kind: InsurerKind::from_code(&c.text(2)?)
+            .ok_or_else(|| corrupt("insurer kind", "unknown code"))?,
+    })
+}
+
+pub(crate) fn hold<R: Row>(row: &R) -> Result<crate::insurer::Hold> {
+    let c = Cols { row };
+    Ok(crate::insurer::Hold {
+        insurer_number: c.text(0)?,
+        symbol_norm: c.text(1)?,
+        number_norm: c.text(2)?,
+        branch: c.row.int(3)?.and_then(|b| u8::try_from(b).ok()),
+        birthdate: c.text(4)?,
+        name: c.text(5)?,
+        registration: c.text(6)?,
+        differences: c.text(7)?,
+        candidate_person_id: c.row.int(8)?,
+        received_at: JstDateTime::from_unix_micros(c.int(9)?),
+    })
+}
+
+pub(crate) fn pending<R: Row>(row: &R) -> Result<crate::insurer::PendingRegistration> {
+    let c = Cols { row };
+    Ok(crate::insurer::PendingRegistration {
+        insurer_number: c.text(0)?,
+        person_id: c.int(1)?,
+        symbol_norm: c.text(2)?,
+        number_norm: c.text(3)?,
+        branch: c.row.int(4)?.and_then(|b| u8::try_from(b).ok()),
+        received_date: c.ymd(5)?,
+        registered_at: JstDateTime::from_unix_micros(c.int(6)?),
+    })
+}
+
+pub(crate) fn pending_info<R: Row>(row: &R) -> Result<crate::insurer::PendingInfo> {
+    let c = Cols { row };
+    Ok(crate::insurer::PendingInfo {
+        insurer_number: c.text(0)?,
+        received_date: c.opt_ymd(1)?,
+        suspended: c.int(2)? != 0,
+    })
+}
+
+pub(crate) fn notice<R: Row>(row: &R) -> Result<crate::insurer::NoticeRow> {
+    let c = Cols { row };
+    Ok(crate::insurer::NoticeRow {
+        id: c.int(0)?,
+        person_id: c.int(1)?,
+        qualification_id: c.int(2)?,
+        insurer_number: c.text(3)?,
+        kind: c.text(4)?,
+        created_at: JstDateTime::from_unix_micros(c.int(5)?),
+        name: c.text(6)?,
+        symbol: c.opt_text(7)?,
+        number: c.text(8)?,
+        branch: c.row.int(9)?.and_then(|b| u8::try_from(b).ok()),
+        qualification_date: c.ymd(10)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -10,6 +10,7 @@
 //! history is a separate attached file, so its steady growth never forces the readers to
 //! remap or to drop their caches.
 
+use crate::insurer::SqliteExec;
 use crate::rows::{self, QualificationValues};
 use crate::{
     BulkChunk, BulkJob, CardKey, CardQuery, CardRecord, ConsentRecord, CountedTable, Holder,
@@ -741,6 +742,89 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+impl SqliteStore {
+    pub(crate) fn insurer_batch<R>(
+        &self,
+        reads: &crate::insurer::InsurerReads,
+        plan: impl FnOnce(crate::insurer::InsurerSnapshot) -> (crate::insurer::InsurerWrites, R),
+    ) -> Result<R> {
+        let mut conn = self.admin();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = {
+            let mut e = SqliteExec { conn: &tx };
+            ready(crate::insurer::run(&mut e, reads, plan))?
+        };
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub(crate) fn pending_by_card(
+        &self,
+        q: &CardQuery,
+    ) -> Result<Option<crate::insurer::PendingInfo>> {
+        let conn = self.reader();
+        ready(crate::insurer::pending_by_card(
+            &mut SqliteExec { conn: &conn },
+            q,
+        ))
+    }
+
+    pub(crate) fn pending_by_person(
+        &self,
+        person_id: i64,
+    ) -> Result<Option<crate::insurer::PendingInfo>> {
+        let conn = self.reader();
+        ready(crate::insurer::pending_by_person(
+            &mut SqliteExec { conn: &conn },
+            person_id,
+        ))
+    }
+
+    pub(crate) fn suspended(&self, insurer: Option<&str>) -> Result<Vec<crate::insurer::Hold>> {
+        let conn = self.reader();
+        ready(crate::insurer::suspended(
+            &mut SqliteExec { conn: &conn },
+            insurer,
+        ))
+    }
+
+    pub(crate) fn notices(
+        &self,
+        after_id: i64,
+        insurer: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<crate::insurer::NoticeRow>> {
+        let conn = self.reader();
+        ready(crate::insurer::notices(
+            &mut SqliteExec { conn: &conn },
+            after_id,
+            insurer,
+            limit,
+        ))
+    }
+
+    pub(crate) fn notices_of_person(
+        &self,
+        person_id: i64,
+    ) -> Result<Vec<crate::insurer::NoticeRow>> {
+        let conn = self.reader();
+        ready(crate::insurer::notices_of_person(
+            &mut SqliteExec { conn: &conn },
+            person_id,
+        ))
+    }
+}
+
+/// SQLite statements never wait: their futures complete on the first poll.
+fn ready<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    use futures_util::FutureExt;
+    f.now_or_never().unwrap_or_else(|| {
+        Err(StoreError::Corrupt(
+            "an SQLite statement did not complete".into(),
+        ))
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -61,7 +61,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: Options) -> TestApp {
-    try_spawn(opts).await.expect("spawn test app")
+    try_spawn(opts, None).await.expect("spawn test app")
+}
+
+/// [`spawn_app_with`] on an explicit backend: a fresh database on the PostgreSQL server
+/// of `pg_admin_url` (dropped afterwards), or SQLite when `None` (whatever the
+/// environment says). For tools such as `onshi insurer bench`.
+pub async fn spawn_app_on(opts: Options, pg_admin_url: Option<&str>) -> anyhow::Result<TestApp> {
+    try_spawn(opts, Some(pg_admin_url)).await
 }
 
 async fn start_central(
@@ -73,12 +80,15 @@ async fn start_central(
     Ok(onshi_central::start(config).await?)
 }
 
-async fn try_spawn(opts: Options) -> anyhow::Result<TestApp> {
+async fn try_spawn(opts: Options, backend: Option<Option<&str>>) -> anyhow::Result<TestApp> {
     let dir = tempfile::tempdir()?;
     let data = DataDir::new(dir.path());
     let facilities = provision::facilities(SEED);
     provision::ensure_pki(&data, &facilities)?;
-    let TestDb { store, pg, .. } = open_db(&data.database()).await?;
+    let TestDb { store, pg, .. } = match backend {
+        None => open_db(&data.database()).await?,
+        Some(pg) => open_db_on(&data.database(), pg).await?,
+    };
     let summary =
         provision::load_population(&store, SEED, opts.people, test_today(), |_| {}).await?;
     let clock = Arc::new(FixedClock::new(test_now()));
@@ -103,10 +113,8 @@ fn central_config(
     listen: std::net::SocketAddr,
 ) -> anyhow::Result<CentralConfig> {
     let pki = data.pki();
-    let tls = onshi_pki::server_config_mtls(
-        &PkiLayout::read(&pki.server())?,
-        &std::fs::read_to_string(pki.facility_ca().0)?,
-    )?;
+    let tls =
+        onshi_pki::server_config_mtls(&PkiLayout::read(&pki.server())?, &pki.client_ca_bundle()?)?;
     Ok(CentralConfig {
         listen,
         tls,
@@ -114,6 +122,7 @@ fn central_config(
         clock: clock.clone() as Arc<dyn Clock>,
         limits: onshi_wire::Limits::default(),
         card_ca: Some(provision::ensure_card_ca(data)?),
+        insurer_ca: Some(std::fs::read_to_string(pki.insurer_ca().0)?),
     })
 }
 
@@ -145,6 +154,20 @@ impl TestApp {
             .connect()
             .await
             .expect("connect as clinic")
+    }
+
+    /// A connection as an insurer, with a certificate of this app's insurer CA (issued on
+    /// first use; the insurer need not be registered).
+    pub async fn insurer_connection(&self, number: &onshi_core::ids::InsurerNumber) -> Connection {
+        let cert = self
+            .data
+            .pki()
+            .ensure_insurer(number, "テスト保険者")
+            .expect("insurer certificate");
+        self.client_with(Some(&cert))
+            .connect()
+            .await
+            .expect("connect as insurer")
     }
 
     /// A certificate for `code` issued by this app's facility CA (registered or not).
@@ -317,11 +340,21 @@ pub async fn test_db() -> TestDb {
 }
 
 async fn open_db(sqlite_path: &std::path::Path) -> anyhow::Result<TestDb> {
-    let (url, pg) = if testing_postgres() {
-        let db = PgDatabase::create().await?;
-        (db.url.clone(), Some(db))
-    } else {
-        (sqlite_path.to_string_lossy().into_owned(), None)
+    let admin = std::env::var("ONSHI_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    open_db_on(sqlite_path, testing_postgres().then_some(admin.as_str())).await
+}
+
+async fn open_db_on(
+    sqlite_path: &std::path::Path,
+    pg_admin: Option<&str>,
+) -> anyhow::Result<TestDb> {
+    let (url, pg) = match pg_admin {
+        Some(admin) => {
+            let db = PgDatabase::create(admin).await?;
+            (db.url.clone(), Some(db))
+        }
+        None => (sqlite_path.to_string_lossy().into_owned(), None),
     };
     let store = Store::open(&url)
         .await
@@ -344,9 +377,8 @@ struct PgDatabase {
 static DB_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl PgDatabase {
-    async fn create() -> anyhow::Result<PgDatabase> {
-        let admin_url = std::env::var("ONSHI_TEST_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    async fn create(admin_url: &str) -> anyhow::Result<PgDatabase> {
+        let admin_url = admin_url.to_string();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .subsec_nanos();

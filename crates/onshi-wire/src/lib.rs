@@ -44,6 +44,7 @@ pub(crate) mod output;
 pub(crate) mod record;
 #[macro_use]
 pub(crate) mod envelope;
+pub mod insurer;
 pub mod muquc;
 pub mod siimm;
 pub mod siquc01;
