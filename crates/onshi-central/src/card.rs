@@ -781,7 +781,16 @@ async fn card_check(
     {
         answer.response.body.processing_result_message = Some(engine::pending_message(&info));
     }
-    if let (Some(r), Some(item)) = (&decision.record, answer.response.body.results.first_mut()) {
+    let uses_references = state
+        .reference_use
+        .get(&state.store, &facility_code, now)
+        .await
+        .map_err(|e| refuse(&rec, CheckError::Internal(e.to_string())))?;
+    if let (true, Some(r), Some(item)) = (
+        uses_references,
+        &decision.record,
+        answer.response.body.results.first_mut(),
+    ) {
         engine::attach_reference_number(&state.store, &facility_code, r.person.id, item)
             .await
             .map_err(|e| refuse(&rec, e))?;

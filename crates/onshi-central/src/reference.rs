@@ -212,5 +212,6 @@ async fn register_for(
         .register_reference_number(facility, person, reference, now)
         .await
         .map_err(|e| CheckError::Internal(e.to_string()))?;
+    state.reference_use.mark_used(facility, now);
     Ok(())
 }

@@ -69,6 +69,7 @@ pub(crate) struct AppState {
     pub(crate) facilities: Arc<FacilityCache>,
     pub(crate) cards: Option<Arc<crate::card::CardService>>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) reference_use: Arc<ReferenceUse>,
 }
 
 /// How long a facility's registration and status may be served from memory. Suspending
@@ -101,6 +102,44 @@ impl FacilityCache {
             map.insert(code.as_str().to_string(), (f.clone(), now));
         }
         Ok(f)
+    }
+}
+
+/// Whether a facility uses 照会番号 at all, from memory for [`FACILITY_CACHE_SECONDS`]:
+/// most facilities never register one, and their checks skip the per-person probe. A
+/// registration through this process shows at once; through another, within the bound.
+#[derive(Default)]
+pub(crate) struct ReferenceUse {
+    entries: std::sync::RwLock<std::collections::HashMap<String, (bool, JstDateTime)>>,
+}
+
+impl ReferenceUse {
+    pub(crate) async fn get(
+        &self,
+        store: &Store,
+        code: &MedicalInstitutionCode,
+        now: JstDateTime,
+    ) -> Result<bool, onshi_store::StoreError> {
+        let fresh_after = now.add_seconds(-FACILITY_CACHE_SECONDS);
+        if let Ok(map) = self.entries.read()
+            && let Some((used, at)) = map.get(code.as_str())
+            && *at > fresh_after
+            && *at <= now
+        {
+            return Ok(*used);
+        }
+        let used = store.facility_uses_reference_numbers(code).await?;
+        if let Ok(mut map) = self.entries.write() {
+            map.insert(code.as_str().to_string(), (used, now));
+        }
+        Ok(used)
+    }
+
+    /// This process registered one for `code`.
+    pub(crate) fn mark_used(&self, code: &MedicalInstitutionCode, now: JstDateTime) {
+        if let Ok(mut map) = self.entries.write() {
+            map.insert(code.as_str().to_string(), (true, now));
+        }
     }
 }
 
@@ -142,6 +181,7 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
         facilities: Arc::new(FacilityCache::default()),
         cards,
         metrics: Arc::new(crate::metrics::Metrics::default()),
+        reference_use: Arc::new(ReferenceUse::default()),
     };
     let insurer_ca_subject = match &cfg.insurer_ca {
         Some(pem) => {
@@ -411,8 +451,15 @@ async fn check(
     let mut results = Vec::with_capacity(1);
     if let Some(r) = &decision.record {
         let mut item = engine::result_item(r, card.confirmation_date, card.limit_consent, now);
-        engine::attach_reference_number(&state.store, &card.facility, r.person.id, &mut item)
-            .await?;
+        if state
+            .reference_use
+            .get(&state.store, &card.facility, now)
+            .await
+            .map_err(|e| CheckError::Internal(e.to_string()))?
+        {
+            engine::attach_reference_number(&state.store, &card.facility, r.person.id, &mut item)
+                .await?;
+        }
         results.push(item);
     }
     let response = siquc01::Response {

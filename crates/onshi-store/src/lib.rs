@@ -340,6 +340,17 @@ impl Store {
         }
     }
 
+    /// Whether `facility` has registered any 照会番号.
+    pub async fn facility_uses_reference_numbers(
+        &self,
+        facility: &MedicalInstitutionCode,
+    ) -> Result<bool> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.facility_uses_reference_numbers(facility.as_str()),
+            Backend::Postgres(p) => p.facility_uses_reference_numbers(facility.as_str()).await,
+        }
+    }
+
     /// Registers a facility's 照会番号 for a person, replacing the one it had.
     pub async fn register_reference_number(
         &self,

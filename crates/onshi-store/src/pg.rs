@@ -552,6 +552,14 @@ impl PgStore {
         Ok(())
     }
 
+    pub(crate) async fn facility_uses_reference_numbers(&self, facility: &str) -> Result<bool> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(rows::FACILITY_USES_REFERENCE_NUMBERS)
+            .await?;
+        Ok(client.query_one(&stmt, &[&facility]).await?.get(0))
+    }
+
     pub(crate) async fn reference_number(
         &self,
         facility: &str,

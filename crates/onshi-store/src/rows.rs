@@ -137,6 +137,10 @@ pub(crate) const UPSERT_REFERENCE_NUMBER: &str = "INSERT INTO reference_number (
 pub(crate) const REFERENCE_NUMBERS_SQLITE: &str = "SELECT person_id, reference_number FROM reference_number \
      WHERE facility_code = $1 AND person_id IN (SELECT value FROM json_each($2))";
 
+/// Whether a facility has registered any 照会番号 (checks skip the probe when not).
+pub(crate) const FACILITY_USES_REFERENCE_NUMBERS: &str =
+    "SELECT EXISTS (SELECT 1 FROM reference_number WHERE facility_code = $1)";
+
 /// The single-person form, on every single check: one primary-key probe.
 pub(crate) const REFERENCE_NUMBER: &str = "SELECT reference_number FROM reference_number \
      WHERE facility_code = $1 AND person_id = $2";
