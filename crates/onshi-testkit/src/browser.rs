@@ -60,8 +60,25 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts ChromeDriver on a free port and a headless Chromium session.
+    /// Starts ChromeDriver on a free port and a headless Chromium session. A session
+    /// that fails to start (Chromium is slow to come up on a loaded 2-core machine) is
+    /// tried again twice with a fresh ChromeDriver; missing binaries fail at once.
     pub fn start() -> Result<Browser> {
+        let mut last = None;
+        for attempt in 0..3u64 {
+            match Self::start_once() {
+                Ok(b) => return Ok(b),
+                Err(e) if e.to_string().contains("not found") => return Err(e),
+                Err(e) => {
+                    last = Some(e);
+                    std::thread::sleep(Duration::from_millis(500 * (attempt + 1)));
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("Chromium did not start")))
+    }
+
+    fn start_once() -> Result<Browser> {
         let driver_bin = find_binary(
             "ONSHI_CHROMEDRIVER",
             "/usr/bin/chromedriver",
