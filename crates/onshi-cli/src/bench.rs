@@ -433,13 +433,7 @@ fn run_scenario(
             let client_cpu = cpu_before.map(|c| self_cpu_seconds() - c.1);
             all.sort_unstable();
             let n = all.len() as u64;
-            let pct = |p: f64| -> f64 {
-                if all.is_empty() {
-                    return 0.0;
-                }
-                let idx = ((p * all.len() as f64).ceil() as usize).clamp(1, all.len()) - 1;
-                all[idx] as f64 / 1000.0
-            };
+            let pct = |p: f64| percentile_ms(&all, p);
             let per = |cpu: Option<f64>| cpu.filter(|_| n > 0).map(|c| c * 1e6 / n as f64);
             Ok(ScenarioResult {
                 scenario: name,
@@ -458,6 +452,16 @@ fn run_scenario(
     })
     .join()
     .map_err(|_| anyhow::anyhow!("load generator panicked"))?
+}
+
+/// The `p` quantile (nearest rank) of sorted microsecond samples, in milliseconds; 0
+/// without samples.
+pub(crate) fn percentile_ms<T: Copy + Into<u64>>(sorted_us: &[T], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let idx = ((p * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len()) - 1;
+    sorted_us[idx].into() as f64 / 1000.0
 }
 
 #[derive(Serialize)]

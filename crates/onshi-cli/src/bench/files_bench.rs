@@ -56,14 +56,12 @@ pub async fn run(
         i += 1;
     }
     task.abort();
-    latencies.sort();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let idx = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[idx].as_secs_f64() * 1000.0
-    };
+    let mut micros: Vec<u64> = latencies
+        .iter()
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .collect();
+    micros.sort_unstable();
+    let pct = |p: f64| super::percentile_ms(&micros, p);
     let elapsed = start.elapsed().as_secs_f64();
     Ok(ScenarioResult {
         scenario: "files".into(),
@@ -74,10 +72,7 @@ pub async fn run(
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         p999_ms: pct(0.999),
-        max_ms: latencies
-            .last()
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .unwrap_or(0.0),
+        max_ms: pct(1.0),
         server_cpu_us_per_request: None,
         client_cpu_us_per_request: None,
     })

@@ -82,11 +82,7 @@ pub async fn prepare(
 }
 
 fn pct(v: &[u32], p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let idx = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-    f64::from(v[idx]) / 1000.0
+    super::percentile_ms(v, p)
 }
 
 fn server_us(reply: &onshi_central::client::Reply) -> Option<u32> {
