@@ -76,11 +76,55 @@ pub(crate) struct AppState {
 /// a facility therefore takes effect within this bound, on every central process.
 pub const FACILITY_CACHE_SECONDS: i64 = 1;
 
-/// Facility records by code, each kept for [`FACILITY_CACHE_SECONDS`] of the injected clock.
-#[derive(Default)]
-pub(crate) struct FacilityCache {
-    entries: std::sync::RwLock<std::collections::HashMap<String, (Option<Facility>, JstDateTime)>>,
+/// Values per facility code served from memory for [`FACILITY_CACHE_SECONDS`]: a change
+/// in the database (suspension, a first 照会番号) takes effect within that bound on every
+/// central process.
+pub(crate) struct FacilityCached<V> {
+    entries: std::sync::RwLock<std::collections::HashMap<String, (V, JstDateTime)>>,
 }
+
+impl<V> Default for FacilityCached<V> {
+    fn default() -> Self {
+        FacilityCached {
+            entries: Default::default(),
+        }
+    }
+}
+
+impl<V: Clone> FacilityCached<V> {
+    /// The fresh value for `code`, or `load`'s (then remembered).
+    pub(crate) async fn get<F>(
+        &self,
+        code: &MedicalInstitutionCode,
+        now: JstDateTime,
+        load: F,
+    ) -> Result<V, onshi_store::StoreError>
+    where
+        F: std::future::Future<Output = Result<V, onshi_store::StoreError>>,
+    {
+        let fresh_after = now.add_seconds(-FACILITY_CACHE_SECONDS);
+        if let Ok(map) = self.entries.read()
+            && let Some((v, at)) = map.get(code.as_str())
+            && *at > fresh_after
+            && *at <= now
+        {
+            return Ok(v.clone());
+        }
+        let v = load.await?;
+        self.set(code, v.clone(), now);
+        Ok(v)
+    }
+
+    pub(crate) fn set(&self, code: &MedicalInstitutionCode, v: V, now: JstDateTime) {
+        if let Ok(mut map) = self.entries.write() {
+            map.insert(code.as_str().to_string(), (v, now));
+        }
+    }
+}
+
+/// A facility's registration and status.
+#[derive(Default)]
+pub(crate) struct FacilityCache(FacilityCached<Option<Facility>>);
 
 impl FacilityCache {
     pub(crate) async fn get(
@@ -89,29 +133,14 @@ impl FacilityCache {
         code: &MedicalInstitutionCode,
         now: JstDateTime,
     ) -> Result<Option<Facility>, onshi_store::StoreError> {
-        let fresh_after = now.add_seconds(-FACILITY_CACHE_SECONDS);
-        if let Ok(map) = self.entries.read()
-            && let Some((f, at)) = map.get(code.as_str())
-            && *at > fresh_after
-            && *at <= now
-        {
-            return Ok(f.clone());
-        }
-        let f = store.facility(code).await?;
-        if let Ok(mut map) = self.entries.write() {
-            map.insert(code.as_str().to_string(), (f.clone(), now));
-        }
-        Ok(f)
+        self.0.get(code, now, store.facility(code)).await
     }
 }
 
-/// Whether a facility uses 照会番号 at all, from memory for [`FACILITY_CACHE_SECONDS`]:
-/// most facilities never register one, and their checks skip the per-person probe. A
-/// registration through this process shows at once; through another, within the bound.
+/// Whether a facility uses 照会番号 at all: most never register one, and their checks skip
+/// the per-person probe. A registration through this process shows at once.
 #[derive(Default)]
-pub(crate) struct ReferenceUse {
-    entries: std::sync::RwLock<std::collections::HashMap<String, (bool, JstDateTime)>>,
-}
+pub(crate) struct ReferenceUse(FacilityCached<bool>);
 
 impl ReferenceUse {
     pub(crate) async fn get(
@@ -120,26 +149,14 @@ impl ReferenceUse {
         code: &MedicalInstitutionCode,
         now: JstDateTime,
     ) -> Result<bool, onshi_store::StoreError> {
-        let fresh_after = now.add_seconds(-FACILITY_CACHE_SECONDS);
-        if let Ok(map) = self.entries.read()
-            && let Some((used, at)) = map.get(code.as_str())
-            && *at > fresh_after
-            && *at <= now
-        {
-            return Ok(*used);
-        }
-        let used = store.facility_uses_reference_numbers(code).await?;
-        if let Ok(mut map) = self.entries.write() {
-            map.insert(code.as_str().to_string(), (used, now));
-        }
-        Ok(used)
+        self.0
+            .get(code, now, store.facility_uses_reference_numbers(code))
+            .await
     }
 
     /// This process registered one for `code`.
     pub(crate) fn mark_used(&self, code: &MedicalInstitutionCode, now: JstDateTime) {
-        if let Ok(mut map) = self.entries.write() {
-            map.insert(code.as_str().to_string(), (true, now));
-        }
+        self.0.set(code, true, now);
     }
 }
 
