@@ -38,28 +38,6 @@ use std::time::{Duration, SystemTime};
 /// Single check by insurance-card data: answered through the relay (failure mode).
 const SINGLE_CHECK: &str = "OQSsiquc01";
 
-/// Messages forwarded to central as they are: (file prefix, central path, validation).
-/// While central is down they wait in `req/` (nothing can answer them offline).
-const FORWARDED: &[(&str, &str, Validate)] = &[
-    ("OQSmuquc01", "/oqs/v1/bulk", validate_bulk_upload),
-    ("OQSmuquc02", "/oqs/v1/bulk/result", validate_bulk_result),
-    ("OQSsiimm01", "/oqs/v1/reference-number", validate_reference),
-];
-
-type Validate = fn(&[u8]) -> Result<(), onshi_wire::WireError>;
-
-fn validate_bulk_upload(b: &[u8]) -> Result<(), onshi_wire::WireError> {
-    onshi_wire::muquc::UploadRequest::decode_xml(b, &Limits::bulk()).map(|_| ())
-}
-
-fn validate_bulk_result(b: &[u8]) -> Result<(), onshi_wire::WireError> {
-    onshi_wire::muquc::ResultRequest::decode_xml(b, &Limits::default()).map(|_| ())
-}
-
-fn validate_reference(b: &[u8]) -> Result<(), onshi_wire::WireError> {
-    onshi_wire::siimm::Request::decode_xml(b, &Limits::default()).map(|_| ())
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     #[error("{path}: {source}")]
@@ -222,9 +200,9 @@ impl FileInterface {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(path)(e)),
         };
-        let forwarded = FORWARDED
-            .iter()
-            .find(|(prefix, _, _)| name.starts_with(&format!("{prefix}req_")));
+        let forwarded = name
+            .split_once("req_")
+            .and_then(|(message, _)| crate::relay::forwarded(message));
         if !name.ends_with(".xml") || (!name.starts_with(SINGLE_CHECK) && forwarded.is_none()) {
             if !stable {
                 return Ok(None);
@@ -239,18 +217,8 @@ impl FileInterface {
                 )
                 .map(Some);
         }
-        if let Some((_, central_path, validate)) = forwarded {
-            return self
-                .forward(
-                    path,
-                    name,
-                    &res_path,
-                    &bytes,
-                    central_path,
-                    *validate,
-                    stable,
-                )
-                .await;
+        if let Some(f) = forwarded {
+            return self.forward(path, name, &res_path, &bytes, f, stable).await;
         }
         let limits = Limits::default();
         let (request, encoding) = match siquc01::decode_request_xml(&bytes, &limits) {
@@ -291,18 +259,16 @@ impl FileInterface {
 
     /// A message central answers as it is: validated here (so a bad file gets its `.err`
     /// without a round trip), posted, and central's answer written as the result file.
-    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &mut self,
         path: &Path,
         name: &str,
         res_path: &Path,
         bytes: &[u8],
-        central_path: &str,
-        validate: Validate,
+        forwarded: &crate::relay::Forwarded,
         stable: bool,
     ) -> Result<Option<Outcome>, FileError> {
-        if let Err(e) = validate(bytes) {
+        if let Err(e) = (forwarded.validate)(bytes) {
             if !stable {
                 return Ok(None);
             }
@@ -320,7 +286,7 @@ impl FileInterface {
         let Some(reply) = self
             .relay
             .post(
-                central_path,
+                forwarded.path,
                 "application/xml",
                 "application/xml",
                 bytes.to_vec(),

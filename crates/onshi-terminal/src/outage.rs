@@ -401,27 +401,19 @@ pub fn provisional_answer(
             ));
             res
         }
-        None => siquc01::Response {
-            header: siquc01::ResponseHeader {
-                process_execution_time: now.to_wire(),
-                segment_of_result: "9".into(),
-                qualification_confirmation_date: Some(
-                    echo.qualification_confirmation_date.clone(),
-                ),
-                medical_institution_code: Some(echo.medical_institution_code.clone()),
-                arbitrary_file_identifier: echo.arbitrary_file_identifier.clone(),
-                error_code: Some(NOTHING_KNOWN_CODE.into()),
-                error_message: Some(
-                    "システム障害時モード：中央システムに接続できず、前回の資格情報もありません。被保険者資格申立書により受付してください。復旧後に自動で再照会します。"
-                        .into(),
-                ),
-                ..Default::default()
-            },
-            body: siquc01::ResponseBody {
-                processing_result_status: "2".into(),
-                ..Default::default()
-            },
-        },
+        None => {
+            let mut res = siquc01::Response::refusal(
+                now.to_wire(),
+                NOTHING_KNOWN_CODE,
+                "システム障害時モード：中央システムに接続できず、前回の資格情報もありません。被保険者資格申立書により受付してください。復旧後に自動で再照会します。"
+                    .into(),
+            );
+            res.header.qualification_confirmation_date =
+                Some(echo.qualification_confirmation_date.clone());
+            res.header.medical_institution_code = Some(echo.medical_institution_code.clone());
+            res.header.arbitrary_file_identifier = echo.arbitrary_file_identifier.clone();
+            res
+        }
     }
 }
 

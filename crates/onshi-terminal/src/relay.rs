@@ -10,6 +10,43 @@ use onshi_wire::{Encoding, Limits, siquc01};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
+/// A message the terminal forwards to central as it is (files and REST alike).
+pub struct Forwarded {
+    /// The message type, e.g. `OQSmuquc01` (files: `{message}req_*.xml`).
+    pub message: &'static str,
+    /// Central's endpoint.
+    pub path: &'static str,
+    /// Decodes the request as central would (so a bad file gets its `.err` at once).
+    pub validate: fn(&[u8]) -> Result<(), onshi_wire::WireError>,
+}
+
+/// Bulk check (upload, results) and 照会番号 registration. Nothing can answer them while
+/// central is down.
+pub const FORWARDED: &[Forwarded] = &[
+    Forwarded {
+        message: "OQSmuquc01",
+        path: "/oqs/v1/bulk",
+        validate: |b| onshi_wire::muquc::UploadRequest::decode_xml(b, &Limits::bulk()).map(|_| ()),
+    },
+    Forwarded {
+        message: "OQSmuquc02",
+        path: "/oqs/v1/bulk/result",
+        validate: |b| {
+            onshi_wire::muquc::ResultRequest::decode_xml(b, &Limits::default()).map(|_| ())
+        },
+    },
+    Forwarded {
+        message: "OQSsiimm01",
+        path: "/oqs/v1/reference-number",
+        validate: |b| onshi_wire::siimm::Request::decode_xml(b, &Limits::default()).map(|_| ()),
+    },
+];
+
+/// The forwarded message named `message`, if it is one.
+pub fn forwarded(message: &str) -> Option<&'static Forwarded> {
+    FORWARDED.iter().find(|f| f.message == message)
+}
+
 /// The answer to a single check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SingleAnswer {
@@ -125,19 +162,13 @@ impl Relay {
             }
             // Central's answer is always a message; if it is not, say so in one.
             Err(_) => {
-                let res = siquc01::Response {
-                    header: siquc01::ResponseHeader {
-                        segment_of_result: "9".into(),
-                        error_code: Some("ONS9002".into()),
-                        error_message: Some("中央システムの応答を読み取れませんでした。".into()),
-                        arbitrary_file_identifier: request.header.arbitrary_file_identifier.clone(),
-                        ..Default::default()
-                    },
-                    body: siquc01::ResponseBody {
-                        processing_result_status: "2".into(),
-                        ..Default::default()
-                    },
-                };
+                let mut res = siquc01::Response::refusal(
+                    onshi_core::clock::SystemClock.now().to_wire(),
+                    "ONS9002",
+                    "中央システムの応答を読み取れませんでした。".into(),
+                );
+                res.header.arbitrary_file_identifier =
+                    request.header.arbitrary_file_identifier.clone();
                 Ok(SingleAnswer::Central(siquc01::encode_response_xml(
                     &res, encoding,
                 )))

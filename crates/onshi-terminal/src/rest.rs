@@ -29,13 +29,6 @@ use onshi_wire::{Encoding, Limits, siquc01};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Central's path for each message the REST form forwards as it is.
-const FORWARDED: &[(&str, &str)] = &[
-    ("OQSmuquc01", "/oqs/v1/bulk"),
-    ("OQSmuquc02", "/oqs/v1/bulk/result"),
-    ("OQSsiimm01", "/oqs/v1/reference-number"),
-];
-
 struct RestState {
     relay: Arc<Relay>,
     sequence: AtomicU64,
@@ -67,7 +60,7 @@ async fn message(
     if message == "OQSsiquc01" {
         return single(&state, &headers, &body).await;
     }
-    let Some((_, path)) = FORWARDED.iter().find(|(m, _)| *m == message) else {
+    let Some(forwarded) = crate::relay::forwarded(&message) else {
         return refusal(
             StatusCode::NOT_FOUND,
             "ONS1010",
@@ -79,7 +72,12 @@ async fn message(
     };
     match state
         .relay
-        .post(path, "application/xml", "application/xml", body.to_vec())
+        .post(
+            forwarded.path,
+            "application/xml",
+            "application/xml",
+            body.to_vec(),
+        )
         .await
     {
         Some(reply) => {
@@ -203,19 +201,11 @@ fn render(xml: &[u8], format: Format) -> Response {
 }
 
 fn refusal(status: StatusCode, code: &str, message: String, format: Format) -> Response {
-    let res = siquc01::Response {
-        header: siquc01::ResponseHeader {
-            process_execution_time: onshi_core::clock::SystemClock.now().to_wire(),
-            segment_of_result: "9".into(),
-            error_code: Some(code.into()),
-            error_message: Some(message),
-            ..Default::default()
-        },
-        body: siquc01::ResponseBody {
-            processing_result_status: "2".into(),
-            ..Default::default()
-        },
-    };
+    let res = siquc01::Response::refusal(
+        onshi_core::clock::SystemClock.now().to_wire(),
+        code,
+        message,
+    );
     let mut out = match format {
         Format::Json => render(
             &siquc01::encode_response_xml(&res, Encoding::Utf8),

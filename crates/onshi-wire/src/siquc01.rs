@@ -273,6 +273,24 @@ impl Request {
 }
 
 impl Response {
+    /// A refusal as receipt computers read it: `SegmentOfResult` 9 with `ErrorCode` and
+    /// `ErrorMessage`, `ProcessingResultStatus` 2. Callers add what else they know.
+    pub fn refusal(process_execution_time: String, code: &str, message: String) -> Response {
+        Response {
+            header: ResponseHeader {
+                process_execution_time,
+                segment_of_result: "9".into(),
+                error_code: Some(code.into()),
+                error_message: Some(message),
+                ..Default::default()
+            },
+            body: ResponseBody {
+                processing_result_status: "2".into(),
+                ..Default::default()
+            },
+        }
+    }
+
     fn from_root(root: &Node<'_>) -> Result<Response, WireError> {
         let header = ResponseHeader::from_node(required(root, HEADER)?)?;
         let body = ResponseBody::from_node(required(root, BODY)?)?;
