@@ -14,8 +14,7 @@ fn days(d: i64) -> Ymd {
     test_today().add_days(d)
 }
 
-fn offline_body(app: &TestApp, path: &Path, facility: &str, at: JstDateTime) -> Vec<u8> {
-    let _ = app;
+fn offline_body(path: &Path, facility: &str, at: JstDateTime) -> Vec<u8> {
     let mut card = SoftwareCard::open(path).unwrap();
     card.verify_pin("1234").unwrap();
     card_client::offline_signed_body(&mut card, facility, at, IdentityMethod::Pin).unwrap()
@@ -42,7 +41,7 @@ async fn an_offline_check_is_answered_as_of_its_moment_once() {
     let clinic = app.clinic().code.as_str().to_string();
     // Signed yesterday evening, during the outage.
     let at = test_now().add_seconds(-15 * 3600);
-    let body = offline_body(&app, &path, &clinic, at);
+    let body = offline_body(&path, &clinic, at);
     let (reply, res) = send(&app, body.clone()).await;
     assert_eq!(reply.status.as_u16(), 200, "{res:?}");
     assert_eq!(
@@ -92,7 +91,7 @@ async fn old_foreign_and_live_nonce_bodies_are_refused() {
         .await;
     let clinic = app.clinic().code.as_str().to_string();
 
-    let old = offline_body(&app, &path, &clinic, test_now().add_seconds(-73 * 3600));
+    let old = offline_body(&path, &clinic, test_now().add_seconds(-73 * 3600));
     let (reply, res) = send(&app, old).await;
     assert_eq!(
         (reply.status.as_u16(), res.header.error_code.as_deref()),
@@ -100,7 +99,7 @@ async fn old_foreign_and_live_nonce_bodies_are_refused() {
     );
 
     let pharmacy = app.facilities[1].code.as_str().to_string();
-    let foreign = offline_body(&app, &path, &pharmacy, test_now());
+    let foreign = offline_body(&path, &pharmacy, test_now());
     let (reply, res) = send(&app, foreign).await;
     assert_eq!(
         (reply.status.as_u16(), res.header.error_code.as_deref()),
@@ -127,7 +126,7 @@ async fn old_foreign_and_live_nonce_bodies_are_refused() {
     );
 
     // And an offline challenge is not a live nonce.
-    let offline = offline_body(&app, &path, &clinic, test_now());
+    let offline = offline_body(&path, &clinic, test_now());
     let reply = conn
         .post("/oqs/v1/card/check", "application/json", offline)
         .await
@@ -136,7 +135,7 @@ async fn old_foreign_and_live_nonce_bodies_are_refused() {
 
     // A card revoked since the outage is refused.
     let serial = SoftwareCard::open(&path).unwrap().serial_hex().to_string();
-    let body = offline_body(&app, &path, &clinic, test_now().add_seconds(-600));
+    let body = offline_body(&path, &clinic, test_now().add_seconds(-600));
     app.store.revoke_card(&serial, test_now()).await.unwrap();
     let (reply, res) = send(&app, body).await;
     assert_eq!(

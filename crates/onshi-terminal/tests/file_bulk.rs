@@ -17,17 +17,9 @@ fn interface(app: &TestApp) -> FileInterface {
 }
 
 fn search(app: &TestApp, case: &str, tag: &str) -> SearchInfo {
-    let s = app.sample(case).clone();
-    let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
-    SearchInfo {
-        insurer_number: s.insurer_number,
-        insured_card_symbol: opt(&s.symbol),
-        insured_identification_number: s.number,
-        insured_branch_number: opt(&s.branch),
-        birthdate: s.birthdate,
-        limit_application_certificate_related_cons_flg: Some("0".into()),
-        arbitrary_identifier: Some(tag.into()),
-    }
+    let mut s = app.search_info(case, 0);
+    s.arbitrary_identifier = Some(tag.into());
+    s
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use onshi_core::date::JstDateTime;
 use onshi_terminal::files::{FileInterface, Outcome};
-use onshi_testkit::{TestApp, spawn_app, test_today};
+use onshi_testkit::{TestApp, spawn_app};
 use onshi_wire::{Encoding, Limits, siquc01};
 use std::time::Duration;
 
@@ -15,24 +15,7 @@ fn interface(app: &TestApp, root: &std::path::Path) -> FileInterface {
 }
 
 fn request(app: &TestApp, case: &str, afi: &str) -> siquc01::Request {
-    let s = app.sample(case).clone();
-    let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
-    siquc01::Request {
-        header: siquc01::RequestHeader {
-            qualification_confirmation_date: test_today().to_wire(),
-            medical_institution_code: app.clinic().code.as_str().into(),
-            arbitrary_file_identifier: Some(afi.into()),
-        },
-        search: siquc01::SearchInfo {
-            insurer_number: s.insurer_number,
-            insured_card_symbol: opt(&s.symbol),
-            insured_identification_number: s.number,
-            insured_branch_number: opt(&s.branch),
-            birthdate: s.birthdate,
-            limit_application_certificate_related_cons_flg: Some("0".into()),
-            arbitrary_identifier: None,
-        },
-    }
+    app.check_request(case, afi)
 }
 
 async fn history_len(app: &TestApp) -> usize {

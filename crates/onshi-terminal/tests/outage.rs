@@ -27,31 +27,9 @@ fn terminal(app: &TestApp, root: &Path) -> (FileInterface, Reconciler, Arc<Outbo
 
 /// The `nth` sample of `case` (several are kept per case).
 fn request_nth(app: &TestApp, case: &str, nth: usize, afi: &str) -> siquc01::Request {
-    let s = app
-        .summary
-        .samples
-        .iter()
-        .filter(|s| s.case == case)
-        .nth(nth)
-        .unwrap()
-        .clone();
-    let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
-    siquc01::Request {
-        header: siquc01::RequestHeader {
-            qualification_confirmation_date: test_today().to_wire(),
-            medical_institution_code: app.clinic().code.as_str().into(),
-            arbitrary_file_identifier: Some(afi.into()),
-        },
-        search: siquc01::SearchInfo {
-            insurer_number: s.insurer_number,
-            insured_card_symbol: opt(&s.symbol),
-            insured_identification_number: s.number,
-            insured_branch_number: opt(&s.branch),
-            birthdate: s.birthdate,
-            limit_application_certificate_related_cons_flg: Some("0".into()),
-            arbitrary_identifier: None,
-        },
-    }
+    let mut req = app.check_request(case, afi);
+    req.search = app.search_info(case, nth);
+    req
 }
 
 fn request(app: &TestApp, case: &str, afi: &str) -> siquc01::Request {

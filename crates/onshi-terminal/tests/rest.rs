@@ -4,7 +4,7 @@
 use onshi_core::Clock;
 use onshi_terminal::outage::Outbox;
 use onshi_terminal::relay::Relay;
-use onshi_testkit::{TestApp, spawn_app, test_today};
+use onshi_testkit::{TestApp, spawn_app};
 use onshi_wire::{Encoding, Limits, siquc01};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,24 +88,7 @@ fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn request(app: &TestApp, case: &str) -> siquc01::Request {
-    let s = app.sample(case).clone();
-    let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
-    siquc01::Request {
-        header: siquc01::RequestHeader {
-            qualification_confirmation_date: test_today().to_wire(),
-            medical_institution_code: app.clinic().code.as_str().into(),
-            arbitrary_file_identifier: Some("REST-1".into()),
-        },
-        search: siquc01::SearchInfo {
-            insurer_number: s.insurer_number,
-            insured_card_symbol: opt(&s.symbol),
-            insured_identification_number: s.number,
-            insured_branch_number: opt(&s.branch),
-            birthdate: s.birthdate,
-            limit_application_certificate_related_cons_flg: Some("0".into()),
-            arbitrary_identifier: None,
-        },
-    }
+    app.check_request(case, "REST-1")
 }
 
 #[tokio::test]

@@ -176,6 +176,40 @@ impl TestApp {
         onshi_pki::issue_facility_cert(&ca, code, "テスト医院").expect("issue")
     }
 
+    /// The insurance-card data of the `nth` sample of `case` (several are kept per case),
+    /// as a request's `QualificationConfirmSearchInfo`.
+    pub fn search_info(&self, case: &str, nth: usize) -> onshi_wire::siquc01::SearchInfo {
+        let s = self
+            .summary
+            .samples
+            .iter()
+            .filter(|s| s.case == case)
+            .nth(nth)
+            .unwrap_or_else(|| panic!("no sample {nth} of case {case}"));
+        let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        onshi_wire::siquc01::SearchInfo {
+            insurer_number: s.insurer_number.clone(),
+            insured_card_symbol: opt(&s.symbol),
+            insured_identification_number: s.number.clone(),
+            insured_branch_number: opt(&s.branch),
+            birthdate: s.birthdate.clone(),
+            limit_application_certificate_related_cons_flg: Some("0".into()),
+            arbitrary_identifier: None,
+        }
+    }
+
+    /// An `OQSsiquc01req` of the demo clinic, today, for the first sample of `case`.
+    pub fn check_request(&self, case: &str, afi: &str) -> onshi_wire::siquc01::Request {
+        onshi_wire::siquc01::Request {
+            header: onshi_wire::siquc01::RequestHeader {
+                qualification_confirmation_date: test_today().to_wire(),
+                medical_institution_code: self.clinic().code.as_str().into(),
+                arbitrary_file_identifier: Some(afi.into()),
+            },
+            search: self.search_info(case, 0),
+        }
+    }
+
     pub fn sample(&self, case: &str) -> &onshi_synth::Sample {
         self.summary
             .samples
