@@ -100,6 +100,12 @@ pub enum CheckError {
     DisasterNotDeclared,
     #[error("no such patient")]
     PatientNotFound,
+    #[error("medical information file: not offered: {0}")]
+    MedicalFileUnsupported(String),
+    #[error("several patients with access match the insurance data")]
+    MedicalPatientAmbiguous,
+    #[error("patient view: {0}")]
+    PatientView(&'static str),
     #[error("the audit trail could not be written: {0}")]
     AuditUnavailable(String),
     #[error("internal error: {0}")]
@@ -185,6 +191,9 @@ impl CheckError {
             CheckError::MedicalNotInDisaster(_) => "ONS6011",
             CheckError::DisasterNotDeclared => "ONS6020",
             CheckError::PatientNotFound => "ONS6030",
+            CheckError::MedicalFileUnsupported(_) => "ONS6003",
+            CheckError::MedicalPatientAmbiguous => "ONS6031",
+            CheckError::PatientView(_) => "ONS6040",
             CheckError::AuditUnavailable(_) => "ONS6090",
             CheckError::Internal(_) => "ONS9002",
         }
@@ -269,6 +278,9 @@ impl CheckError {
             ),
             CheckError::DisasterNotDeclared => "この医療機関の所在地は、現在、災害時の特別措置（緊急時医療情報・資格確認機能）の対象地域・期間ではありません。マイナンバーカードによる本人確認と同意が必要です。".into(),
             CheckError::PatientNotFound => "該当する患者の情報がありません。".into(),
+            CheckError::MedicalFileUnsupported(what) => format!("この形式・診療区分の要求には対応していません（{what}）。FileCategory は XML（薬剤情報 2、薬剤・診療情報 4、特定健診情報 2）を、MedicalTreatmentFlag は 1（外来）を指定してください。"),
+            CheckError::MedicalPatientAmbiguous => "入力された被保険者証情報に、閲覧できる方が複数該当します。枝番を指定してください。".into(),
+            CheckError::PatientView(why) => format!("ご本人の情報を表示できません（{why}）。"),
             CheckError::AuditUnavailable(_) => "閲覧の記録を保存できなかったため、医療情報を表示できません。しばらくしてから再度照会してください。".into(),
         }
     }
@@ -313,9 +325,11 @@ impl CheckError {
             | CheckError::InsurerBatchEmpty
             | CheckError::InsurerSingleNotOne(_) => StatusCode::BAD_REQUEST,
             CheckError::InsurerBatchTooMany { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            CheckError::MedicalAccount(_) | CheckError::MedicalRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            CheckError::MedicalAccount(_)
+            | CheckError::MedicalRequest(_)
+            | CheckError::MedicalFileUnsupported(_)
+            | CheckError::MedicalPatientAmbiguous => StatusCode::BAD_REQUEST,
+            CheckError::PatientView(_) => StatusCode::FORBIDDEN,
             CheckError::MedicalNoConsent(_)
             | CheckError::MedicalNotInDisaster(_)
             | CheckError::DisasterNotDeclared => StatusCode::FORBIDDEN,
