@@ -33,6 +33,7 @@ pub use medical::{
     ProcedureRecord,
 };
 pub use migrate::MIGRATION_NAMES;
+pub use sqlite::audit_path as sqlite_audit_path;
 pub use sqlite::history_path as sqlite_history_path;
 
 #[derive(Debug, thiserror::Error)]
