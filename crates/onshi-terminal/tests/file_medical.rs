@@ -259,7 +259,7 @@ async fn without_consent_the_answer_is_the_refusal_never_the_data() {
         },
     }
     .encode_xml(Encoding::Utf8);
-    let raw = answer(&mut fi, "TKKsiquc01req_x1.xml", &other).await;
+    let raw = answer(&mut fi, "TKKsiquc01req_x1.xml", other).await;
     let (res, _) = TkkResponse::decode_xml(&raw, &Limits::default()).unwrap();
     assert_eq!(res.header.result_code, "2");
     assert!(res.body.checkups.is_empty());
@@ -433,10 +433,7 @@ async fn reqwest_free_post(addr: std::net::SocketAddr, path: &str, body: &[u8]) 
         // De-chunk.
         let mut out = Vec::new();
         let mut rest = &body[..];
-        loop {
-            let Some(nl) = rest.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
+        while let Some(nl) = rest.windows(2).position(|w| w == b"\r\n") {
             let size = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap().trim(), 16)
                 .unwrap();
             if size == 0 {

@@ -54,7 +54,11 @@ async fn an_old_chain_in_the_history_file_is_moved_to_the_audit_file() {
     let store = Store::open(main.to_str().unwrap()).await.unwrap();
     let (head, _, problem) = store.verify_audit(None).await.unwrap();
     assert_eq!((head, problem), (5, None), "moved with its hashes");
-    assert_eq!(store.record_audit(entry(6)).await.unwrap(), 6, "the chain goes on");
+    assert_eq!(
+        store.record_audit(entry(6)).await.unwrap(),
+        6,
+        "the chain goes on"
+    );
     assert_eq!(store.verify_audit(None).await.unwrap().2, None);
     let rows = store.audit_of_person(3, 10).await.unwrap();
     assert_eq!(rows.len(), 1);
