@@ -273,24 +273,26 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn({
             let m = state.metrics.clone();
-            move |req, next| crate::metrics::track(m.clone(), req, next)
+            let ids = state.request_ids.clone();
+            move |req, next| crate::metrics::track(m.clone(), ids.clone(), req, next)
         }))
         .with_state(state)
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    crate::metrics::exposition(&state.metrics, None)
+    crate::metrics::exposition(&state.metrics, Some(state.store.pool_status()))
 }
 
 /// `/metrics` and `/health` without TLS, for a Prometheus on the operator's network
 /// (`onshi central serve --metrics ADDR`).
-pub fn metrics_router(m: Arc<crate::metrics::Metrics>) -> Router {
+pub fn metrics_router(m: Arc<crate::metrics::Metrics>, store: Store) -> Router {
     Router::new()
         .route(
             "/metrics",
             get(move || {
                 let m = m.clone();
-                async move { crate::metrics::exposition(&m, None) }
+                let pool = store.pool_status();
+                async move { crate::metrics::exposition(&m, Some(pool)) }
             }),
         )
         .route("/health", get(|| async { "ok" }))
