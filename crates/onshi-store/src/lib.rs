@@ -13,6 +13,7 @@
 //! holds, while many concurrent checks share one commit.
 
 pub mod audit;
+pub mod history;
 pub mod insurer;
 pub mod medical;
 mod migrate;
@@ -28,6 +29,7 @@ use onshi_core::model::{
 };
 
 pub use audit::{AuditEntry, AuditRow, ChainProblem};
+pub use history::{HistoryCursor, HistoryEntry, MAX_HISTORY_PAGE};
 pub use medical::{
     CheckupRecord, ConsentedRow, DiagnosisRecord, DrugRecord, MedicalSlice, NewDisaster,
     ProcedureRecord,
