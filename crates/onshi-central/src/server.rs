@@ -441,6 +441,10 @@ async fn check(
     *echo = Some(request.clone());
 
     let card = CardCheck::parse(&request)?;
+    // The 限度額 consent of a check by card data, for the history's detail.
+    if card.limit_consent == onshi_core::codes::LimitConsentFlag::Consented {
+        history.consents = Some("GND".into());
+    }
     if card.facility != cert_code {
         return Err(CheckError::FacilityMismatch {
             request: card.facility.as_str().into(),

@@ -110,6 +110,35 @@ async fn history_pages_a_facilitys_own_checks_newest_first_with_details() {
     assert!(r.elderly_recipient.is_some());
     assert!(r.personal_family_classification.is_some());
 
+    // 限度額 consent given with a check by card data shows the certificate in the detail.
+    let mut req = app.check_request("limit_certificate", "limit");
+    req.search.limit_application_certificate_related_cons_flg = Some("1".into());
+    let r = conn
+        .post(
+            "/oqs/v1/qualification",
+            "application/xml",
+            siquc01::encode_request_xml(&req, onshi_wire::Encoding::Utf8),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 200);
+    let (_, v) = get(
+        &mut conn,
+        &format!("/oqs/v1/history?from={today}&to={today}"),
+    )
+    .await;
+    let newest = &v["entries"][0];
+    assert_eq!(newest["consents"], "GND");
+    let (_, d) = get(
+        &mut conn,
+        &format!("/oqs/v1/history/{}", newest["id"].as_i64().unwrap()),
+    )
+    .await;
+    let res =
+        siquc01::decode_response_json(d["result"].to_string().as_bytes(), &Default::default())
+            .unwrap();
+    assert!(res.body.results[0].limit_info.is_some(), "{d}");
+
     // Another facility sees none of it, not even by id.
     let mut other = other_facility(&app).await;
     let (_, v) = get(

@@ -106,7 +106,8 @@ pub struct VerificationRecord {
     /// Card checks: the serial and profile of the certificate used.
     pub card_serial: Option<String>,
     pub card_profile: Option<String>,
-    /// Card checks: consents given with this check (comma-separated OQSCD036 codes).
+    /// Consents given with this check (comma-separated OQSCD036 codes): a card check's,
+    /// or `GND` for a check by card data that carried 限度額 consent.
     pub consents: Option<String>,
 }
 
