@@ -147,6 +147,7 @@ fn entry_json(e: &HistoryEntry) -> Value {
         "state_label": state_label,
         "error_code": r.error_code,
         "consents": r.consents,
+        "card_consents": e.card_consents,
     })
 }
 
@@ -234,12 +235,11 @@ pub(crate) async fn detail(
                 .as_deref()
                 .and_then(|d| Ymd::parse(d).ok())
                 .unwrap_or_else(|| e.record.checked_at.date());
-            let limit = if e
-                .record
-                .consents
-                .as_deref()
-                .is_some_and(|c| c.split(',').any(|x| x == "GND"))
-            {
+            let gnd = |c: &Option<String>| {
+                c.as_deref()
+                    .is_some_and(|c| c.split(',').any(|x| x.trim() == "GND"))
+            };
+            let limit = if gnd(&e.record.consents) || gnd(&e.card_consents) {
                 LimitConsentFlag::Consented
             } else {
                 LimitConsentFlag::NotConsented

@@ -24,6 +24,9 @@ pub struct HistoryEntry {
     pub record: VerificationRecord,
     pub name: Option<String>,
     pub name_kana: Option<String>,
+    /// For a card check, the consents the patient then gave at the reader (OQSCD036
+    /// codes, comma-separated), if any.
+    pub card_consents: Option<String>,
 }
 
 /// Where a page starts: strictly older than this row.
@@ -38,8 +41,9 @@ macro_rules! history_select {
         "SELECT v.request_id, v.facility_code, v.checked_at, v.confirmation_date, v.reference_classification, \
          v.insurer_number, v.symbol, v.number, v.branch, v.birthdate, v.arbitrary_file_identifier, \
          v.processing_status, v.error_code, v.validity, v.person_id, v.qualification_id, v.identity_method, \
-         v.card_serial, v.card_profile, v.consents, v.id, p.name, p.name_kana \
-         FROM verification v LEFT JOIN person p ON p.id = v.person_id "
+         v.card_serial, v.card_profile, v.consents, v.id, p.name, p.name_kana, c.information \
+         FROM verification v LEFT JOIN person p ON p.id = v.person_id \
+         LEFT JOIN card_consent c ON c.check_request_id = v.request_id AND c.facility_code = v.facility_code "
     };
 }
 
@@ -65,6 +69,7 @@ fn entry<R: rows::Row>(row: &R) -> Result<HistoryEntry> {
         record,
         name: c.opt_text(21)?,
         name_kana: c.opt_text(22)?,
+        card_consents: c.opt_text(23)?,
     })
 }
 

@@ -556,6 +556,33 @@ async fn the_admin_settings_page_changes_what_the_kiosk_does_and_how_files_are_w
     let (_, enc) =
         siquc01::decode_response_xml(&std::fs::read(&new[0]).unwrap(), &Limits::default()).unwrap();
     assert_eq!(enc, Encoding::Utf8);
+
+    // The kiosk's checks are in the history, with how the patient was identified and
+    // what they consented to at the reader.
+    b.goto(&format!(
+        "{}/staff/history?from=2026-11-23&to=2026-11-23",
+        s.url
+    ))
+    .unwrap();
+    b.wait_for("#history", DEFAULT_WAIT).unwrap();
+    assert_eq!(
+        b.find_all("#history tr.entry[data-method=\"smartphone\"]")
+            .unwrap()
+            .len(),
+        2,
+        "{}",
+        b.body_text().unwrap()
+    );
+    b.click("#history tr.entry[data-method=\"card_visual\"] a.detail")
+        .unwrap();
+    b.wait_for_text("#entry-method", "目視", DEFAULT_WAIT)
+        .unwrap();
+    let consents = b.text("#entry-consents").unwrap();
+    assert!(
+        consents.contains("診療情報") && consents.contains("限度額情報"),
+        "{consents}"
+    );
+    assert!(!consents.contains("薬剤情報"), "{consents}");
     drop(b);
     app.stop().await;
 }

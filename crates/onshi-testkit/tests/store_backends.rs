@@ -303,6 +303,25 @@ async fn history_pages_break_ties_by_id_and_stay_within_the_facility() {
             db.store.record_verification(rec).await.unwrap();
         }
     }
+    // The consents given at the reader after the check "m6" (and another facility's
+    // row under the same request id, which must not leak into it).
+    for code in [&mine, &other] {
+        db.store
+            .record_consent(&onshi_store::ConsentRecord {
+                check_request_id: "m6".into(),
+                facility_code: code.as_str().into(),
+                person_id: 1,
+                consented_at: at,
+                available_until: at.add_seconds(86_400),
+                information: if *code == mine {
+                    vec!["YZK".into(), "GND".into()]
+                } else {
+                    vec!["TKK".into()]
+                },
+            })
+            .await
+            .unwrap();
+    }
     let (from, to) = (at, at.add_seconds(60));
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -325,6 +344,8 @@ async fn history_pages_break_ties_by_id_and_stay_within_the_facility() {
     }
     let ids: Vec<&str> = seen.iter().map(|e| e.record.request_id.as_str()).collect();
     assert_eq!(ids, ["m6", "m5", "m4", "m3", "m2", "m1", "m0"]);
+    assert_eq!(seen[0].card_consents.as_deref(), Some("YZK,GND"));
+    assert_eq!(seen[1].card_consents, None);
     let person = db.store.person(1).await.unwrap().unwrap();
     assert_eq!(seen[0].name.as_deref(), Some(person.name.as_str()));
     // One row by id, for its facility only.

@@ -64,6 +64,19 @@ fn search_form(from: &str, to: &str, earliest: &str, today: &str) -> String {
     )
 }
 
+/// An OQSCD036 consent code as the screens name it.
+fn consent_label(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "YZK" => "薬剤情報",
+        "TKK" => "特定健診情報",
+        "SRJ" => "診療情報",
+        "SHJ" => "手術情報",
+        "TSR" => "特定疾病療養受療証情報",
+        "GND" => "限度額情報",
+        _ => return None,
+    })
+}
+
 fn state_class(state: &str) -> &'static str {
     match state {
         "1" | "6" => "valid",
@@ -232,11 +245,22 @@ pub async fn history_detail(
     };
     let e = v.get("entry").cloned().unwrap_or(Value::Null);
     let state = text(&e, "state");
+    let consents: Vec<&str> = [text(&e, "consents"), text(&e, "card_consents")]
+        .iter()
+        .flat_map(|c| c.split(','))
+        .map(str::trim)
+        .filter_map(consent_label)
+        .collect();
     let mut b = format!(
-        "<table id=\"history-entry\"><tr><th>確認日時</th><td>{}</td></tr><tr><th>資格確認日</th><td>{}</td></tr><tr><th>照会方法</th><td id=\"entry-method\">{}</td></tr></table>",
+        "<table id=\"history-entry\"><tr><th>確認日時</th><td>{}</td></tr><tr><th>資格確認日</th><td>{}</td></tr><tr><th>照会方法</th><td id=\"entry-method\">{}</td></tr><tr><th>同意</th><td id=\"entry-consents\">{}</td></tr></table>",
         wire_date(text(&e, "checked_at")),
         wire_date(text(&e, "confirmation_date")),
         esc(text(&e, "method_label")),
+        if consents.is_empty() {
+            "なし".to_string()
+        } else {
+            consents.join("・")
+        },
     );
     let verdict = match state {
         "1" | "6" => "<p class=\"msg\" id=\"verdict\" data-validity=\"valid\">資格有効</p>".to_string(),
