@@ -608,11 +608,13 @@ async fn disaster_search_opens_drugs_and_checkups_only_while_a_declaration_cover
     let s = start_terminal(&app).await;
     let b = browser();
 
-    // Reception staff do not get the screen at all.
-    login(&b, &s, GENERAL);
-    assert!(b.find_all("#menu-disaster").unwrap().is_empty());
-    refused(&b, &s, "/staff/disaster");
-    logout(&b);
+    // Reception staff and admins do not get the screen at all.
+    for who in [GENERAL, ADMIN] {
+        login(&b, &s, who);
+        assert!(b.find_all("#menu-disaster").unwrap().is_empty());
+        refused(&b, &s, "/staff/disaster");
+        logout(&b);
+    }
 
     // No declaration: the refusal, in Japanese.
     login(&b, &s, MEDICAL);
