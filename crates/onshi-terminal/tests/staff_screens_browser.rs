@@ -234,6 +234,33 @@ async fn history_search_by_period_lists_this_facilitys_checks_and_opens_their_de
     .unwrap();
     b.wait_for_text("#message", "過去2年間", DEFAULT_WAIT)
         .unwrap();
+
+    // A busy day: 100 more checks make a second page.
+    let mut conn = app.clinic_connection().await;
+    let req = app.check_request("valid", "busy");
+    for _ in 0..100 {
+        let r = conn
+            .post(
+                "/oqs/v1/qualification",
+                "application/xml",
+                siquc01::encode_request_xml(&req, Encoding::Utf8),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status.as_u16(), 200);
+    }
+    b.goto(&format!("{}/staff/history", s.url)).unwrap();
+    b.click("#history-search").unwrap();
+    b.wait_for("#history", DEFAULT_WAIT).unwrap();
+    assert_eq!(b.find_all("#history tr.entry").unwrap().len(), 100);
+    b.click("#history-next").unwrap();
+    b.wait_for("#history", DEFAULT_WAIT).unwrap();
+    assert_eq!(b.find_all("#history tr.entry").unwrap().len(), 4);
+    assert!(b.find_all("#history-next").unwrap().is_empty());
+    assert_eq!(
+        b.text("#history tr.entry:last-child td.name").unwrap(),
+        elderly_name
+    );
     logout(&b);
 
     // Every role may open it.
@@ -242,7 +269,7 @@ async fn history_search_by_period_lists_this_facilitys_checks_and_opens_their_de
         b.click("#menu-history").unwrap();
         b.click("#history-search").unwrap();
         b.wait_for("#history", DEFAULT_WAIT).unwrap();
-        assert_eq!(b.find_all("#history tr.entry").unwrap().len(), 4);
+        assert_eq!(b.find_all("#history tr.entry").unwrap().len(), 100);
         logout(&b);
     }
     drop(b);
@@ -384,6 +411,21 @@ async fn bulk_files_uploaded_from_the_browser_are_followed_to_each_patients_resu
     b.type_into("#bulk-file", bad.to_str().unwrap()).unwrap();
     b.click("#bulk-upload").unwrap();
     b.wait_for_text("#message", "1行目", DEFAULT_WAIT).unwrap();
+
+    // Each patient of the uploads is in the history as 一括照会.
+    b.goto(&format!(
+        "{}/staff/history?from=2026-11-23&to=2026-11-23",
+        s.url
+    ))
+    .unwrap();
+    b.wait_for("#history", DEFAULT_WAIT).unwrap();
+    assert_eq!(
+        b.find_all("#history tr.entry[data-method=\"bulk\"]")
+            .unwrap()
+            .len(),
+        5
+    );
+    assert!(b.text("#history").unwrap().contains("一括照会"));
     drop(b);
     app.stop().await;
 }
