@@ -48,11 +48,12 @@ macro_rules! history_select {
 }
 
 /// `$1` facility, `[$2, $3)` the period, `($4, $5)` the cursor (`checked_at`, `id`), `$6`
-/// the page size. The first page passes a cursor past the period's end.
+/// the page size. The first page passes a cursor past the period's end. `checked_at <= $4`
+/// is spelled out so that the index range starts at the cursor, not at the period's end.
 const HISTORY_PAGE: &str = concat!(
     history_select!(),
     "WHERE v.facility_code = $1 AND v.checked_at >= $2 AND v.checked_at < $3 \
-     AND (v.checked_at < $4 OR (v.checked_at = $4 AND v.id < $5)) \
+     AND v.checked_at <= $4 AND (v.checked_at < $4 OR v.id < $5) \
      ORDER BY v.checked_at DESC, v.id DESC LIMIT $6"
 );
 
