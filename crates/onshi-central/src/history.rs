@@ -317,6 +317,22 @@ pub(crate) async fn set_settings(
         let change: SettingsChange = serde_json::from_slice(&bytes)
             .map_err(|e| CheckError::SettingsRequest(e.to_string()))?;
         if let Some(on) = change.smartphone_enabled {
+            // Recorded in the audit chain first: no change goes unrecorded.
+            state
+                .store
+                .record_audit(onshi_store::AuditEntry {
+                    at: now,
+                    facility_code: facility.as_str().to_string(),
+                    account: who.clone(),
+                    person_id: None,
+                    kind: "setting".into(),
+                    information: "smartphone_enabled".into(),
+                    basis: String::new(),
+                    outcome: "changed".into(),
+                    detail: format!("smartphone_enabled={on}"),
+                })
+                .await
+                .map_err(|e| CheckError::AuditUnavailable(e.to_string()))?;
             state
                 .store
                 .set_smartphone_enabled(&facility, on)

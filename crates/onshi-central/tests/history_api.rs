@@ -196,6 +196,22 @@ async fn a_facility_switches_smartphones_on_and_off_for_itself_only() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.smartphone_enabled, !was);
+    // The change is in the audit chain, with who made it.
+    let audit: Vec<_> = app
+        .store
+        .audit_page(0, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.entry.kind == "setting")
+        .collect();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].entry.account, "admin");
+    assert_eq!(audit[0].entry.facility_code, app.clinic().code.as_str());
+    assert_eq!(
+        audit[0].entry.detail,
+        format!("smartphone_enabled={}", !was)
+    );
     let (_, after) = get(&mut conn, "/oqs/v1/facility/settings").await;
     assert_eq!(after["smartphone_enabled"].as_bool(), Some(!was));
     let r = conn
