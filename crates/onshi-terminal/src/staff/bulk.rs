@@ -141,11 +141,7 @@ pub(crate) fn csv_searches(text: &str) -> Result<Vec<SearchInfo>, String> {
 }
 
 /// The upload message from a file: an `OQSmuquc01req` as it is, or a CSV.
-fn upload_request(
-    t: &Terminal,
-    bytes: &[u8],
-    date: &str,
-) -> Result<(muquc::UploadRequest, &'static str), String> {
+fn upload_request(t: &Terminal, bytes: &[u8], date: &str) -> Result<muquc::UploadRequest, String> {
     let first = bytes
         .strip_prefix(b"\xEF\xBB\xBF")
         .unwrap_or(bytes)
@@ -161,20 +157,17 @@ fn upload_request(
                 t.facility.as_str()
             ));
         }
-        return Ok((req, "xml"));
+        return Ok(req);
     }
     let searches = csv_searches(&file_text(bytes)?)?;
-    Ok((
-        muquc::UploadRequest {
-            header: RequestHeader {
-                qualification_confirmation_date: date.to_string(),
-                medical_institution_code: t.facility.as_str().to_string(),
-                arbitrary_file_identifier: None,
-            },
-            body: muquc::UploadRequestBody { searches },
+    Ok(muquc::UploadRequest {
+        header: RequestHeader {
+            qualification_confirmation_date: date.to_string(),
+            medical_institution_code: t.facility.as_str().to_string(),
+            arbitrary_file_identifier: None,
         },
-        "csv",
-    ))
+        body: muquc::UploadRequestBody { searches },
+    })
 }
 
 fn upload_form(s: &Session, today: &str, message: Option<&str>) -> String {
@@ -285,7 +278,7 @@ pub async fn bulk_upload(
     } else {
         today.clone()
     };
-    let (req, _kind) = match upload_request(&t, &file.data, &date) {
+    let req = match upload_request(&t, &file.data, &date) {
         Ok(r) => r,
         Err(m) => return refuse(&m),
     };
