@@ -135,6 +135,12 @@ impl FacilityCache {
     ) -> Result<Option<Facility>, onshi_store::StoreError> {
         self.0.get(code, now, store.facility(code)).await
     }
+
+    /// A facility just read from the store (after a change made through this process).
+    pub(crate) fn put(&self, f: Facility, now: JstDateTime) {
+        let code = f.code.clone();
+        self.0.set(&code, Some(f), now);
+    }
 }
 
 /// Whether a facility uses 照会番号 at all: most never register one, and their checks skip
@@ -264,6 +270,12 @@ fn router(state: AppState) -> Router {
         )
         .route("/oqs/v1/medical/{kind}", get(crate::medical::view))
         .route("/oqs/v1/audit/login", post(crate::medical::login))
+        .route("/oqs/v1/history", get(crate::history::list))
+        .route("/oqs/v1/history/{id}", get(crate::history::detail))
+        .route(
+            "/oqs/v1/facility/settings",
+            get(crate::history::settings).post(crate::history::set_settings),
+        )
         .route(
             "/oqs/v1/patient/access-log",
             post(crate::medical::access_log),
@@ -431,6 +443,10 @@ async fn check(
     *echo = Some(request.clone());
 
     let card = CardCheck::parse(&request)?;
+    // The 限度額 consent of a check by card data, for the history's detail.
+    if card.limit_consent == onshi_core::codes::LimitConsentFlag::Consented {
+        history.consents = Some("GND".into());
+    }
     if card.facility != cert_code {
         return Err(CheckError::FacilityMismatch {
             request: card.facility.as_str().into(),

@@ -13,6 +13,7 @@
 //! holds, while many concurrent checks share one commit.
 
 pub mod audit;
+pub mod history;
 pub mod insurer;
 pub mod medical;
 mod migrate;
@@ -29,6 +30,7 @@ use onshi_core::model::{
 use std::sync::Arc;
 
 pub use audit::{AuditEntry, AuditRow, ChainProblem};
+pub use history::{HistoryCursor, HistoryEntry, MAX_HISTORY_PAGE};
 pub use medical::{
     CheckupRecord, ConsentedRow, DiagnosisRecord, DrugRecord, MedicalSlice, NewDisaster,
     ProcedureRecord,
@@ -105,7 +107,8 @@ pub struct VerificationRecord {
     /// Card checks: the serial and profile of the certificate used.
     pub card_serial: Option<String>,
     pub card_profile: Option<String>,
-    /// Card checks: consents given with this check (comma-separated OQSCD036 codes).
+    /// Consents given with this check (comma-separated OQSCD036 codes): a card check's,
+    /// or `GND` for a check by card data that carried 限度額 consent.
     pub consents: Option<String>,
 }
 
