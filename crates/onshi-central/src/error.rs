@@ -106,6 +106,14 @@ pub enum CheckError {
     MedicalPatientAmbiguous,
     #[error("patient view: {0}")]
     PatientView(&'static str),
+    #[error("history request: {0}")]
+    HistoryRequest(String),
+    #[error("history searched before {0}")]
+    HistoryTooOld(String),
+    #[error("no such history entry of this facility")]
+    HistoryEntryNotFound,
+    #[error("facility settings request: {0}")]
+    SettingsRequest(String),
     #[error("the audit trail could not be written: {0}")]
     AuditUnavailable(String),
     #[error("internal error: {0}")]
@@ -190,10 +198,14 @@ impl CheckError {
             CheckError::MedicalNoConsent(_) => "ONS6010",
             CheckError::MedicalNotInDisaster(_) => "ONS6011",
             CheckError::DisasterNotDeclared => "ONS6020",
+            CheckError::HistoryRequest(_) => "ONS6040",
+            CheckError::HistoryTooOld(_) => "ONS6041",
+            CheckError::HistoryEntryNotFound => "ONS6042",
+            CheckError::SettingsRequest(_) => "ONS6050",
             CheckError::PatientNotFound => "ONS6030",
             CheckError::MedicalFileUnsupported(_) => "ONS6003",
             CheckError::MedicalPatientAmbiguous => "ONS6031",
-            CheckError::PatientView(_) => "ONS6040",
+            CheckError::PatientView(_) => "ONS6060",
             CheckError::AuditUnavailable(_) => "ONS6090",
             CheckError::Internal(_) => "ONS9002",
         }
@@ -281,6 +293,10 @@ impl CheckError {
             CheckError::MedicalFileUnsupported(what) => format!("この形式・診療区分の要求には対応していません（{what}）。FileCategory は XML（薬剤情報 2、薬剤・診療情報 4、特定健診情報 2）を、MedicalTreatmentFlag は 1（外来）を指定してください。"),
             CheckError::MedicalPatientAmbiguous => "入力された被保険者証情報に、閲覧できる方が複数該当します。枝番を指定してください。".into(),
             CheckError::PatientView(why) => format!("ご本人の情報を表示できません（{why}）。"),
+            CheckError::HistoryRequest(d) => format!("資格確認対象期間の指定が正しくありません（{d}）。開始日と終了日をYYYYMMDDで、開始日が終了日以前になるよう指定してください。"),
+            CheckError::HistoryTooOld(earliest) => format!("資格確認履歴は過去2年間のみ検索できます。開始日には{earliest}以降の日付を指定してください。"),
+            CheckError::HistoryEntryNotFound => "指定された資格確認履歴はありません。".into(),
+            CheckError::SettingsRequest(d) => format!("環境設定の内容が正しくありません（{d}）。"),
             CheckError::AuditUnavailable(_) => "閲覧の記録を保存できなかったため、医療情報を表示できません。しばらくしてから再度照会してください。".into(),
         }
     }
@@ -334,6 +350,10 @@ impl CheckError {
             | CheckError::MedicalNotInDisaster(_)
             | CheckError::DisasterNotDeclared => StatusCode::FORBIDDEN,
             CheckError::PatientNotFound => StatusCode::NOT_FOUND,
+            CheckError::HistoryRequest(_)
+            | CheckError::HistoryTooOld(_)
+            | CheckError::SettingsRequest(_) => StatusCode::BAD_REQUEST,
+            CheckError::HistoryEntryNotFound => StatusCode::NOT_FOUND,
             CheckError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CheckError::BulkFailed(_) | CheckError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

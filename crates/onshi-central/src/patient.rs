@@ -17,7 +17,7 @@
 //! when, what, on which basis). The two views are recorded in the audit chain with basis
 //! `patient` and account `patient` (so the patient's own look shows in the list too), and
 //! nothing is sent before those rows are committed. A certificate in its post-expiry grace
-//! proves qualification only: the view is refused (`ONS6040`).
+//! proves qualification only: the view is refused (`ONS6060`).
 
 use crate::card::{
     Proof, base_record, card_request, cards, enabled_facility, facility_of, identify, read_body,
