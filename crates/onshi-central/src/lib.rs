@@ -20,6 +20,7 @@ pub mod medical;
 pub mod metrics;
 pub mod provision;
 mod reference;
+pub mod scale_load;
 mod server;
 mod tls;
 
