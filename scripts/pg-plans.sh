@@ -27,6 +27,7 @@ SELECT q.insurer_number AS ins, q.number_norm AS num, q.symbol_norm AS sym, p.bi
 SELECT serial AS serial, person_id AS card_pid FROM card_certificate
  WHERE person_id >= :pid ORDER BY person_id LIMIT 1 \gset
 SELECT person_id AS med_pid FROM claim_drug WHERE person_id >= :pid ORDER BY person_id LIMIT 1 \gset
+SELECT name_kana AS kana FROM person WHERE id = :pid \gset
 SELECT code AS fac FROM facility WHERE enabled = 1 ORDER BY code LIMIT 1 \gset
 SELECT (extract(epoch FROM now()) * 1000000)::bigint AS now_us \gset
 SQL
@@ -56,7 +57,12 @@ SELECT q.id, q.insurer_number, q.symbol, q.number, p.name, i.name, e.contributio
  WHERE q.person_id = \$1 ORDER BY q.id;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE by_person(:card_pid);"
 
-run "Check by card signature: smartphone rule (USED_PHYSICAL_CARD_AT)" "
+run "Check by smartphone: the person's physical cards (CARDS_OF_PERSON)" "
+PREPARE cards_of(bigint) AS SELECT serial, person_id, profile, not_after, issued_at, revoked_at, registered_at
+  FROM card_certificate WHERE person_id = \$1 ORDER BY issued_at;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE cards_of(:card_pid);"
+
+run "Check by smartphone: physical card used here before (USED_PHYSICAL_CARD_AT)" "
 PREPARE used(bigint, text) AS SELECT COUNT(*) FROM physical_card_use WHERE person_id = \$1 AND facility_code = \$2;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE used(:card_pid, :'fac');"
 
@@ -65,10 +71,9 @@ BEGIN;
 PREPARE ins(text[], text[], bigint[]) AS
 INSERT INTO verification (request_id, facility_code, checked_at, reference_classification, processing_status, person_id)
 SELECT r, f, t, '1', '1', 1 FROM UNNEST(\$1, \$2, \$3) AS u(r, f, t);
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE ins(
-  ARRAY(SELECT 'plan-' || g FROM generate_series(1, 64) g),
-  ARRAY(SELECT :'fac'::text FROM generate_series(1, 64)),
-  ARRAY(SELECT :now_us + g FROM generate_series(1, 64) g));
+SELECT array_agg('plan-' || g) AS reqs, array_agg(:'fac'::text) AS facs, array_agg(:now_us + g) AS ats
+  FROM generate_series(1, 64) g \\gset
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE ins(:'reqs', :'facs', :'ats');
 ROLLBACK;"
 
 run "History of a facility over a month (VERIFICATIONS, staff screens)" "
@@ -113,7 +118,7 @@ EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE reg(:'pname', :'bd');"
 
 run "Insurer registration: nearest person when the name differs (PERSONS_BY_KANA_BIRTH)" "
 PREPARE kana(text, text) AS SELECT id FROM person WHERE name_kana = \$1 AND birthdate = \$2;
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE kana((SELECT name_kana FROM person WHERE id = :pid), :'bd');"
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE kana(:'kana', :'bd');"
 
 run "Insurer registration: existing members under the card number (QUALIFICATIONS_BY_PREFIX)" "
 PREPARE prefix(text, text, text) AS SELECT q.id, q.branch, q.person_id FROM qualification q

@@ -197,6 +197,14 @@ pub async fn load_resumable(
                 .await?;
             store.upsert_facilities(&facilities(opts.seed)).await?;
             store.begin_load_run(&run).await?;
+            // The synthetic history spans the 90 days before today: its months get their
+            // partitions now (PostgreSQL) rather than filling the default partition.
+            store
+                .ensure_partitions(
+                    JstDateTime::start_of_day(opts.today.first_day_of_month().add_months(-4)),
+                    6,
+                )
+                .await?;
             if opts.defer_indexes {
                 let dropped = store.defer_load_indexes().await?;
                 tracing::info!(

@@ -485,7 +485,7 @@ pub(crate) async fn copy_medical(
             .opt_text(c.prescriber_name.as_deref())
             .last_text(Some(&c.in_out));
     }
-    copy(&tx, "COPY claim (id, person_id, kind, month, facility_code, facility_name, prescriber_code, prescriber_name, in_out) FROM STDIN", buf).await?;
+    copy(tx, "COPY claim (id, person_id, kind, month, facility_code, facility_name, prescriber_code, prescriber_name, in_out) FROM STDIN", buf).await?;
     let mut buf = CopyBuf::default();
     for d in s.drugs {
         buf.int(d.claim_id)
@@ -501,7 +501,7 @@ pub(crate) async fn copy_medical(
             .int(i64::from(d.days))
             .last_text(Some(&d.class));
     }
-    copy(&tx, "COPY claim_drug (claim_id, person_id, dispensed_on, prescribed_on, drug_code, drug_name, ingredient, quantity, unit, usage, days, class) FROM STDIN", buf).await?;
+    copy(tx, "COPY claim_drug (claim_id, person_id, dispensed_on, prescribed_on, drug_code, drug_name, ingredient, quantity, unit, usage, days, class) FROM STDIN", buf).await?;
     let mut buf = CopyBuf::default();
     for p in s.procedures {
         buf.int(p.claim_id)
@@ -512,7 +512,7 @@ pub(crate) async fn copy_medical(
             .text(&p.name)
             .last_int(i64::from(p.times));
     }
-    copy(&tx, "COPY claim_procedure (claim_id, person_id, performed_on, kind, code, name, times) FROM STDIN", buf).await?;
+    copy(tx, "COPY claim_procedure (claim_id, person_id, performed_on, kind, code, name, times) FROM STDIN", buf).await?;
     let mut buf = CopyBuf::default();
     for g in s.diagnoses {
         buf.int(g.claim_id)
@@ -523,7 +523,7 @@ pub(crate) async fn copy_medical(
             .last_text(Some(&g.outcome));
     }
     copy(
-        &tx,
+        tx,
         "COPY claim_diagnosis (claim_id, person_id, code, name, started_on, outcome) FROM STDIN",
         buf,
     )
@@ -537,7 +537,7 @@ pub(crate) async fn copy_medical(
             .last_text(Some(&k.facility_name));
     }
     copy(
-        &tx,
+        tx,
         "COPY checkup (id, person_id, examined_on, facility_code, facility_name) FROM STDIN",
         buf,
     )
@@ -550,7 +550,7 @@ pub(crate) async fn copy_medical(
             .last_text(Some(&v.value));
     }
     copy(
-        &tx,
+        tx,
         "COPY checkup_value (checkup_id, person_id, item_code, value) FROM STDIN",
         buf,
     )

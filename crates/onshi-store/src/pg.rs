@@ -135,7 +135,7 @@ pub(crate) async fn copy_population(
             .last_text(Some(&p.post_number));
     }
     copy(
-        &tx,
+        tx,
         "COPY person (id, name, name_kana, birthdate, sex, address, post_number) FROM STDIN",
         buf,
     )
@@ -166,7 +166,7 @@ pub(crate) async fn copy_population(
             .last_int(v.has_specific);
     }
     copy(
-            &tx,
+            tx,
             "COPY qualification (id, person_id, insurer_number, symbol, symbol_norm, number, number_norm, branch, \
              personal_family, insured_name, card_classification, qualification_date, disqualification_date, \
              reason_of_loss, successor_id, certificate_issuance_date, card_valid_from, card_valid_to, income, \
@@ -183,7 +183,7 @@ pub(crate) async fn copy_population(
             .text(&e.valid_end.to_wire())
             .last_int(i64::from(e.contribution_ratio));
     }
-    copy(&tx, "COPY elderly_recipient (qualification_id, certificate_date, valid_start, valid_end, contribution_ratio) FROM STDIN", buf).await?;
+    copy(tx, "COPY elderly_recipient (qualification_id, certificate_date, valid_start, valid_end, contribution_ratio) FROM STDIN", buf).await?;
 
     let mut buf = CopyBuf::default();
     for l in s.limit_certificates {
@@ -195,7 +195,7 @@ pub(crate) async fn copy_population(
             .opt_text(rows::opt_ymd_text(l.valid_end).as_deref())
             .last_text(rows::opt_ymd_text(l.long_term_date).as_deref());
     }
-    copy(&tx, "COPY limit_certificate (qualification_id, classification, flag, certificate_date, valid_start, valid_end, long_term_date) FROM STDIN", buf).await?;
+    copy(tx, "COPY limit_certificate (qualification_id, classification, flag, certificate_date, valid_start, valid_end, long_term_date) FROM STDIN", buf).await?;
 
     let mut buf = CopyBuf::default();
     for d in s.specific_diseases {
@@ -206,7 +206,7 @@ pub(crate) async fn copy_population(
             .opt_text(rows::opt_ymd_text(d.valid_end).as_deref())
             .last_int(i64::from(d.self_pay));
     }
-    copy(&tx, "COPY specific_disease (qualification_id, category, certificate_date, valid_start, valid_end, self_pay) FROM STDIN", buf).await?;
+    copy(tx, "COPY specific_disease (qualification_id, category, certificate_date, valid_start, valid_end, self_pay) FROM STDIN", buf).await?;
     Ok(())
 }
 

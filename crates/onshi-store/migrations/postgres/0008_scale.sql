@@ -162,6 +162,15 @@ CREATE TABLE audit_checkpoint (
     created_at BIGINT NOT NULL
 );
 
+-- Indexes no plan uses (docs/postgres-plans.md) ---------------------------------------------
+-- The check by card data, the holders and the insurer's prefix lookups all compare
+-- (insurer_number, number_norm, symbol_norm) for equality; the planner takes the unique
+-- qualification_individual (insurer_number, symbol_norm, number_norm, branch) for them,
+-- which serves the same equalities. The duplicate costs 300+ MB at 10,000,000 people and a
+-- page write on every registration. The same holds for registration_hold.
+DROP INDEX qualification_card;
+DROP INDEX registration_hold_card;
+
 -- Resumable bulk loads --------------------------------------------------------------------
 CREATE TABLE load_run (
     id BIGINT PRIMARY KEY,
