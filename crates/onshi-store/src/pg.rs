@@ -68,6 +68,10 @@ impl PgStore {
         Ok(PgStore { pool, writer: tx })
     }
 
+    pub(crate) fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
+    }
+
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_err)
     }
