@@ -109,7 +109,7 @@ pub fn synthetic_card(seed: u64, p: &Person, today: Ymd) -> Option<CardRecord> {
         not_after: issued.add_months(60).add_days(-1),
         issued_at,
         revoked_at: None,
-        registered_at: ((h >> 40) % 10 != 0).then_some(issued_at),
+        registered_at: (!(h >> 40).is_multiple_of(10)).then_some(issued_at),
     })
 }
 
@@ -144,7 +144,7 @@ fn synthetic_check(
     r.person_id = Some(q.person_id);
     r.qualification_id = Some(q.id);
     if let Some(c) = card {
-        r.identity_method = Some(if h % 3 == 0 { "pin" } else { "face" }.into());
+        r.identity_method = Some(if h.is_multiple_of(3) { "pin" } else { "face" }.into());
         r.card_serial = Some(c.serial.clone());
         r.card_profile = Some(c.profile.clone());
     }
@@ -260,7 +260,7 @@ pub async fn load_resumable(
                         let some: Vec<Person> = batch
                             .persons
                             .iter()
-                            .filter(|p| p.id as u64 % n == 0)
+                            .filter(|p| (p.id as u64).is_multiple_of(n))
                             .cloned()
                             .collect();
                         onshi_synth::medical_batch(cfg.seed, &some, cfg.today)
