@@ -23,6 +23,7 @@ pub mod metrics;
 mod patient;
 pub mod provision;
 mod reference;
+pub mod scale_load;
 mod server;
 mod tls;
 

@@ -220,6 +220,16 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
         None => None,
     };
     let metrics = state.metrics.clone();
+    // PostgreSQL: the history and audit partitions of this month and the next two exist
+    // before the first write, and are made ahead every hour (a write for a month without
+    // one still lands in the default partition).
+    if let Err(e) = state.store.ensure_partitions(state.clock.now(), 2).await {
+        tracing::warn!(error = %e, "monthly partitions not made");
+    }
+    tokio::spawn(crate::scale_load::maintain_partitions(
+        state.store.clone(),
+        state.clock.clone(),
+    ));
     let pending = crate::bulk::unfinished(&state).await;
     tokio::spawn(crate::bulk::resume(state.clone(), pending));
     let app = router(state);

@@ -14,7 +14,7 @@ mod demo_cards;
 mod insurer;
 mod ops;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use onshi_central::provision::{self, DataDir};
@@ -74,6 +74,20 @@ enum Command {
         /// person): a qualification-only database for the check benchmarks.
         #[arg(long)]
         no_medical: bool,
+        /// Medical histories for every Nth person only (10,000,000 people with histories
+        /// would be 1.4 billion rows).
+        #[arg(long, conflicts_with = "no_medical")]
+        medical_every: Option<u64>,
+        /// Leave out the synthetic card-certificate rows (about 80% of the people).
+        #[arg(long)]
+        no_cards: bool,
+        /// Leave out the synthetic verification history (every 5th person, last 90 days).
+        #[arg(long)]
+        no_history: bool,
+        /// PostgreSQL: keep the secondary indexes during the load (default: drop them and
+        /// build them at the end).
+        #[arg(long)]
+        keep_indexes: bool,
     },
     /// Software My Number cards: issue, list, revoke, sign.
     Card(card::CardArgs),
@@ -262,14 +276,29 @@ async fn run(cli: Cli) -> Result<()> {
             people,
             seed,
             no_medical,
+            medical_every,
+            no_cards,
+            no_history,
+            keep_indexes,
         } => {
             let dir = DataDir::new(data);
             std::fs::create_dir_all(&dir.root)?;
             let store = open_store(&dir, database.as_deref()).await?;
-            if store.count(CountedTable::Person).await? > 0 {
-                bail!("the database already holds a population; use an empty database");
-            }
-            populate(&dir, &store, people, seed, !no_medical).await
+            let opts = onshi_central::scale_load::LoadOptions {
+                seed,
+                people,
+                today: SystemClock.now().date(),
+                medical_every: if no_medical {
+                    0
+                } else {
+                    medical_every.unwrap_or(1)
+                },
+                cards: !no_cards,
+                history: !no_history,
+                defer_indexes: !keep_indexes,
+                stop_after_chunks: None,
+            };
+            synth(&dir, &store, opts).await
         }
         Command::Card(args) => card::run(args).await,
         Command::Check(args) => check::run(args).await,
@@ -445,6 +474,67 @@ async fn populate(
         store.backend_name(),
         secs,
         summary.persons as f64 / secs.max(1e-9),
+        dir.samples().display()
+    );
+    Ok(())
+}
+
+/// `onshi synth`: the resumable chunked load, with a progress bar and rows/s.
+async fn synth(
+    dir: &DataDir,
+    store: &Store,
+    opts: onshi_central::scale_load::LoadOptions,
+) -> Result<()> {
+    provision::ensure_pki(dir, &provision::facilities(opts.seed))?;
+    let bar = ProgressBar::new(opts.people as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} 人口生成 [{bar:40}] {pos}/{len} 人 ({per_sec}, 残り {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let outcome = onshi_central::scale_load::load_resumable(store, &opts, |p| {
+        bar.set_position(p.persons as u64);
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!(
+            "{} rows, {:.0} rows/s, chunks {} new / {} already loaded",
+            p.rows,
+            p.rows as f64 / secs,
+            p.chunks_loaded,
+            p.chunks_skipped
+        ));
+    })
+    .await?;
+    bar.finish_and_clear();
+    let p = outcome.progress;
+    let total = started.elapsed().as_secs_f64();
+    provision::write_samples(&dir.samples(), &outcome.summary)?;
+    eprintln!(
+        "loaded {} persons ({} qualifications in the population) into {}: {} rows in {} new chunks \
+         ({} chunks were already loaded) in {:.1} s = {:.0} rows/s, {:.0} persons/s",
+        outcome.summary.persons,
+        outcome.summary.qualifications,
+        store.backend_name(),
+        p.rows,
+        p.chunks_loaded,
+        p.chunks_skipped,
+        outcome.load_seconds,
+        p.rows as f64 / outcome.load_seconds.max(1e-9),
+        (p.persons as f64) / outcome.load_seconds.max(1e-9),
+    );
+    if !outcome.indexes.is_empty() {
+        eprintln!(
+            "built {} deferred indexes in {:.1} s:",
+            outcome.indexes.len(),
+            outcome.index_seconds
+        );
+        for (name, secs) in &outcome.indexes {
+            eprintln!("  {name}: {secs:.1} s");
+        }
+    }
+    eprintln!(
+        "total {total:.1} s (index build, statistics and samples included); samples: {}",
         dir.samples().display()
     );
     Ok(())

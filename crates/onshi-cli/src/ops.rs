@@ -33,6 +33,33 @@ enum OpsCommand {
     },
     #[command(flatten)]
     Insurer(crate::insurer::InsurerOps),
+    /// Retention: remove the verification history and audit trail of the months before
+    /// the last KEEP_MONTHS (default 60: the 5 years MHLW proposed for non-qualification
+    /// data). PostgreSQL detaches those monthly partitions (kept as plain tables to archive,
+    /// or dropped with --drop); SQLite deletes the rows. The audit chain is verified first
+    /// and continues from a checkpoint (the last removed row), so `onshi audit verify`
+    /// still passes.
+    Retention {
+        #[command(flatten)]
+        db: Db,
+        #[arg(long, default_value_t = 60)]
+        keep_months: u32,
+        /// PostgreSQL: drop the detached partitions instead of keeping them.
+        #[arg(long)]
+        drop: bool,
+        /// The reference instant, YYYYMMDD[HHMMSS] JST (default now).
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// PostgreSQL: make the monthly partitions of the history and audit trail for this
+    /// month and MONTHS_AHEAD after it (central also does this at start and hourly), and
+    /// list them.
+    Partitions {
+        #[command(flatten)]
+        db: Db,
+        #[arg(long, default_value_t = 2)]
+        months_ahead: u32,
+    },
 }
 
 #[derive(clap::Args)]
@@ -122,6 +149,13 @@ pub async fn run_ops(a: OpsArgs) -> Result<()> {
     let now = SystemClock.now();
     match a.command {
         OpsCommand::Insurer(c) => crate::insurer::ops(c).await?,
+        OpsCommand::Retention {
+            db,
+            keep_months,
+            drop,
+            now,
+        } => retention(db, keep_months, drop, now).await?,
+        OpsCommand::Partitions { db, months_ahead } => partitions(db, months_ahead).await?,
         OpsCommand::Disaster { command } => match command {
             DisasterCommand::Declare {
                 db,
@@ -208,6 +242,62 @@ pub async fn run_ops(a: OpsArgs) -> Result<()> {
     Ok(())
 }
 
+async fn retention(db: Db, keep_months: u32, drop: bool, now: Option<String>) -> Result<()> {
+    let now = match now {
+        Some(t) => instant(&t)?,
+        None => SystemClock.now(),
+    };
+    let store = open(&db).await?;
+    let r = store.retention(now, keep_months, drop).await?;
+    println!(
+        "retention: kept {keep_months} months; removed rows before {} ({} verification rows, {} audit rows)",
+        JstDateTime::from_unix_micros(r.cutoff),
+        r.verification_rows,
+        r.audit_rows
+    );
+    for p in &r.partitions {
+        println!(
+            "  partition {p} {}",
+            if drop {
+                "dropped"
+            } else {
+                "detached (archive it, then DROP TABLE)"
+            }
+        );
+    }
+    if let Some((seq, hash)) = &r.checkpoint {
+        println!("  audit chain checkpoint: {seq}:{hash} (the chain continues from this row)");
+    }
+    Ok(())
+}
+
+async fn partitions(db: Db, months_ahead: u32) -> Result<()> {
+    let store = open(&db).await?;
+    if store.backend_name() != "postgres" {
+        println!("SQLite keeps one table each for the history and the audit trail: nothing to do");
+        return Ok(());
+    }
+    for p in store
+        .ensure_partitions(SystemClock.now(), months_ahead)
+        .await?
+    {
+        println!("made {p}");
+    }
+    for table in ["verification", "audit_log"] {
+        for (name, bounds) in store.partitions(table).await? {
+            match bounds {
+                Some((lo, hi)) => println!(
+                    "{name}: {} – {}",
+                    JstDateTime::from_unix_micros(lo),
+                    JstDateTime::from_unix_micros(hi)
+                ),
+                None => println!("{name}: default"),
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn run_audit(a: AuditArgs) -> Result<()> {
     match a.command {
         AuditCommand::Verify { db, expect_head } => {
@@ -222,7 +312,13 @@ pub async fn run_audit(a: AuditArgs) -> Result<()> {
             let (rows, head, problem) = store.verify_audit(anchor).await?;
             match problem {
                 None => {
-                    println!("audit chain intact: {rows} rows; head {rows}:{head}");
+                    match store.audit_checkpoint().await? {
+                        Some((seq, _)) => println!(
+                            "audit chain intact: rows {}–{rows} (rows up to {seq} removed by retention; checkpoint verified); head {rows}:{head}",
+                            seq + 1
+                        ),
+                        None => println!("audit chain intact: {rows} rows; head {rows}:{head}"),
+                    }
                     Ok(())
                 }
                 Some(p) => bail!("audit chain broken after {rows} good rows: {p}"),

@@ -182,6 +182,27 @@ impl ChainVerifier {
         }
     }
 
+    /// Starts the walk after row `seq` whose hash is `hash` (a retention checkpoint: the
+    /// rows up to it were removed, the next row must follow it). An anchor at or before
+    /// the checkpoint is taken as seen only if it is the checkpoint itself.
+    pub fn continuing_from(mut self, seq: i64, hash: &str) -> Self {
+        self.next_seq = seq + 1;
+        self.prev_hash = hash.to_ascii_lowercase();
+        if let Some((a, h)) = &self.anchor
+            && *a <= seq
+        {
+            if *a == seq && *h == self.prev_hash {
+                self.anchor_seen = true;
+            } else if *a == seq {
+                self.problem = Some(ChainProblem::AnchorMissing { seq });
+            } else {
+                // Removed by retention: it can no longer be checked here.
+                self.anchor_seen = true;
+            }
+        }
+        self
+    }
+
     /// Feeds the next rows; returns false once a problem is found.
     pub fn feed(&mut self, rows: &[AuditRow]) -> bool {
         for r in rows {
@@ -303,6 +324,23 @@ mod tests {
             tampered.push(r);
         }
         assert_eq!(verify(&tampered), Some(ChainProblem::Changed { seq: 3 }));
+    }
+
+    #[test]
+    fn a_chain_continues_from_its_checkpoint() {
+        let rows = chain(6);
+        let v = ChainVerifier::default().continuing_from(3, &rows[2].hash);
+        let mut v = v;
+        v.feed(&rows[3..]);
+        assert_eq!(v.finish(), (6, rows[5].hash.clone(), None));
+        // A checkpoint that does not match the first kept row is found.
+        let mut v = ChainVerifier::default().continuing_from(3, &rows[1].hash);
+        v.feed(&rows[3..]);
+        assert_eq!(v.finish().2, Some(ChainProblem::Broken { seq: 4 }));
+        // A row missing right after the checkpoint is found.
+        let mut v = ChainVerifier::default().continuing_from(3, &rows[2].hash);
+        v.feed(&rows[4..]);
+        assert_eq!(v.finish().2, Some(ChainProblem::Deleted { from: 4, to: 4 }));
     }
 
     #[test]

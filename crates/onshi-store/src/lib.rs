@@ -19,6 +19,7 @@ pub mod medical;
 mod migrate;
 mod pg;
 pub mod rows;
+pub mod scale;
 pub(crate) mod sqlite;
 
 use onshi_core::codes::QualificationValidity;

@@ -335,80 +335,88 @@ impl SqliteStore {
     pub(crate) fn load_medical(&self, s: &MedicalSlice<'_>) -> Result<()> {
         let mut conn = self.admin();
         let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(INSERT_CLAIM)?;
-            for c in s.claims {
-                stmt.execute(params![
-                    c.id,
-                    c.person_id,
-                    c.kind,
-                    c.month,
-                    c.facility_code,
-                    c.facility_name,
-                    c.prescriber_code,
-                    c.prescriber_name,
-                    c.in_out
-                ])?;
-            }
-            let mut stmt = tx.prepare_cached(INSERT_DRUG)?;
-            for d in s.drugs {
-                stmt.execute(params![
-                    d.claim_id,
-                    d.person_id,
-                    d.dispensed_on.to_wire(),
-                    d.prescribed_on.to_wire(),
-                    d.drug_code,
-                    d.drug_name,
-                    d.ingredient,
-                    d.quantity,
-                    d.unit,
-                    d.usage,
-                    d.days,
-                    d.class
-                ])?;
-            }
-            let mut stmt = tx.prepare_cached(INSERT_PROCEDURE)?;
-            for p in s.procedures {
-                stmt.execute(params![
-                    p.claim_id,
-                    p.person_id,
-                    p.performed_on.to_wire(),
-                    p.kind,
-                    p.code,
-                    p.name,
-                    p.times
-                ])?;
-            }
-            let mut stmt = tx.prepare_cached(INSERT_DIAGNOSIS)?;
-            for g in s.diagnoses {
-                stmt.execute(params![
-                    g.claim_id,
-                    g.person_id,
-                    g.code,
-                    g.name,
-                    g.started_on.to_wire(),
-                    g.outcome
-                ])?;
-            }
-            let mut stmt = tx.prepare_cached(INSERT_CHECKUP)?;
-            for k in s.checkups {
-                stmt.execute(params![
-                    k.id,
-                    k.person_id,
-                    k.examined_on.to_wire(),
-                    k.facility_code,
-                    k.facility_name
-                ])?;
-            }
-            let mut stmt = tx.prepare_cached(INSERT_CHECKUP_VALUE)?;
-            for v in s.checkup_values {
-                stmt.execute(params![v.checkup_id, v.person_id, v.item_code, v.value])?;
-            }
-        }
+        insert_medical(&tx, s)?;
         tx.commit()?;
         Ok(())
     }
+}
 
+/// The rows of a medical slice, inside the caller's transaction (SQLite).
+pub(crate) fn insert_medical(tx: &rusqlite::Transaction<'_>, s: &MedicalSlice<'_>) -> Result<()> {
+    {
+        let mut stmt = tx.prepare_cached(INSERT_CLAIM)?;
+        for c in s.claims {
+            stmt.execute(params![
+                c.id,
+                c.person_id,
+                c.kind,
+                c.month,
+                c.facility_code,
+                c.facility_name,
+                c.prescriber_code,
+                c.prescriber_name,
+                c.in_out
+            ])?;
+        }
+        let mut stmt = tx.prepare_cached(INSERT_DRUG)?;
+        for d in s.drugs {
+            stmt.execute(params![
+                d.claim_id,
+                d.person_id,
+                d.dispensed_on.to_wire(),
+                d.prescribed_on.to_wire(),
+                d.drug_code,
+                d.drug_name,
+                d.ingredient,
+                d.quantity,
+                d.unit,
+                d.usage,
+                d.days,
+                d.class
+            ])?;
+        }
+        let mut stmt = tx.prepare_cached(INSERT_PROCEDURE)?;
+        for p in s.procedures {
+            stmt.execute(params![
+                p.claim_id,
+                p.person_id,
+                p.performed_on.to_wire(),
+                p.kind,
+                p.code,
+                p.name,
+                p.times
+            ])?;
+        }
+        let mut stmt = tx.prepare_cached(INSERT_DIAGNOSIS)?;
+        for g in s.diagnoses {
+            stmt.execute(params![
+                g.claim_id,
+                g.person_id,
+                g.code,
+                g.name,
+                g.started_on.to_wire(),
+                g.outcome
+            ])?;
+        }
+        let mut stmt = tx.prepare_cached(INSERT_CHECKUP)?;
+        for k in s.checkups {
+            stmt.execute(params![
+                k.id,
+                k.person_id,
+                k.examined_on.to_wire(),
+                k.facility_code,
+                k.facility_name
+            ])?;
+        }
+        let mut stmt = tx.prepare_cached(INSERT_CHECKUP_VALUE)?;
+        for v in s.checkup_values {
+            stmt.execute(params![v.checkup_id, v.person_id, v.item_code, v.value])?;
+        }
+    }
+    Ok(())
+}
+
+impl SqliteStore {
     fn append_audit(&self, entries: &[AuditEntry]) -> Result<Vec<i64>> {
         let mut conn = self.audit_connection();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -454,87 +462,103 @@ impl PgStore {
     pub(crate) async fn load_medical(&self, s: &MedicalSlice<'_>) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let mut buf = CopyBuf::default();
-        for c in s.claims {
-            buf.int(c.id)
-                .int(c.person_id)
-                .text(&c.kind)
-                .text(&c.month)
-                .text(&c.facility_code)
-                .text(&c.facility_name)
-                .opt_text(c.prescriber_code.as_deref())
-                .opt_text(c.prescriber_name.as_deref())
-                .last_text(Some(&c.in_out));
-        }
-        copy(&tx, "COPY claim (id, person_id, kind, month, facility_code, facility_name, prescriber_code, prescriber_name, in_out) FROM STDIN", buf).await?;
-        let mut buf = CopyBuf::default();
-        for d in s.drugs {
-            buf.int(d.claim_id)
-                .int(d.person_id)
-                .text(&d.dispensed_on.to_wire())
-                .text(&d.prescribed_on.to_wire())
-                .text(&d.drug_code)
-                .text(&d.drug_name)
-                .text(&d.ingredient)
-                .text(&d.quantity.to_string())
-                .text(&d.unit)
-                .text(&d.usage)
-                .int(i64::from(d.days))
-                .last_text(Some(&d.class));
-        }
-        copy(&tx, "COPY claim_drug (claim_id, person_id, dispensed_on, prescribed_on, drug_code, drug_name, ingredient, quantity, unit, usage, days, class) FROM STDIN", buf).await?;
-        let mut buf = CopyBuf::default();
-        for p in s.procedures {
-            buf.int(p.claim_id)
-                .int(p.person_id)
-                .text(&p.performed_on.to_wire())
-                .text(&p.kind)
-                .text(&p.code)
-                .text(&p.name)
-                .last_int(i64::from(p.times));
-        }
-        copy(&tx, "COPY claim_procedure (claim_id, person_id, performed_on, kind, code, name, times) FROM STDIN", buf).await?;
-        let mut buf = CopyBuf::default();
-        for g in s.diagnoses {
-            buf.int(g.claim_id)
-                .int(g.person_id)
-                .text(&g.code)
-                .text(&g.name)
-                .text(&g.started_on.to_wire())
-                .last_text(Some(&g.outcome));
-        }
-        copy(&tx, "COPY claim_diagnosis (claim_id, person_id, code, name, started_on, outcome) FROM STDIN", buf).await?;
-        let mut buf = CopyBuf::default();
-        for k in s.checkups {
-            buf.int(k.id)
-                .int(k.person_id)
-                .text(&k.examined_on.to_wire())
-                .text(&k.facility_code)
-                .last_text(Some(&k.facility_name));
-        }
-        copy(
-            &tx,
-            "COPY checkup (id, person_id, examined_on, facility_code, facility_name) FROM STDIN",
-            buf,
-        )
-        .await?;
-        let mut buf = CopyBuf::default();
-        for v in s.checkup_values {
-            buf.int(v.checkup_id)
-                .int(v.person_id)
-                .text(&v.item_code)
-                .last_text(Some(&v.value));
-        }
-        copy(
-            &tx,
-            "COPY checkup_value (checkup_id, person_id, item_code, value) FROM STDIN",
-            buf,
-        )
-        .await?;
+        copy_medical(&tx, s).await?;
         tx.commit().await?;
         Ok(())
     }
+}
 
+/// COPY of a medical slice, inside the caller's transaction (PostgreSQL).
+pub(crate) async fn copy_medical(
+    tx: &deadpool_postgres::Transaction<'_>,
+    s: &MedicalSlice<'_>,
+) -> Result<()> {
+    let mut buf = CopyBuf::default();
+    for c in s.claims {
+        buf.int(c.id)
+            .int(c.person_id)
+            .text(&c.kind)
+            .text(&c.month)
+            .text(&c.facility_code)
+            .text(&c.facility_name)
+            .opt_text(c.prescriber_code.as_deref())
+            .opt_text(c.prescriber_name.as_deref())
+            .last_text(Some(&c.in_out));
+    }
+    copy(tx, "COPY claim (id, person_id, kind, month, facility_code, facility_name, prescriber_code, prescriber_name, in_out) FROM STDIN", buf).await?;
+    let mut buf = CopyBuf::default();
+    for d in s.drugs {
+        buf.int(d.claim_id)
+            .int(d.person_id)
+            .text(&d.dispensed_on.to_wire())
+            .text(&d.prescribed_on.to_wire())
+            .text(&d.drug_code)
+            .text(&d.drug_name)
+            .text(&d.ingredient)
+            .text(&d.quantity.to_string())
+            .text(&d.unit)
+            .text(&d.usage)
+            .int(i64::from(d.days))
+            .last_text(Some(&d.class));
+    }
+    copy(tx, "COPY claim_drug (claim_id, person_id, dispensed_on, prescribed_on, drug_code, drug_name, ingredient, quantity, unit, usage, days, class) FROM STDIN", buf).await?;
+    let mut buf = CopyBuf::default();
+    for p in s.procedures {
+        buf.int(p.claim_id)
+            .int(p.person_id)
+            .text(&p.performed_on.to_wire())
+            .text(&p.kind)
+            .text(&p.code)
+            .text(&p.name)
+            .last_int(i64::from(p.times));
+    }
+    copy(tx, "COPY claim_procedure (claim_id, person_id, performed_on, kind, code, name, times) FROM STDIN", buf).await?;
+    let mut buf = CopyBuf::default();
+    for g in s.diagnoses {
+        buf.int(g.claim_id)
+            .int(g.person_id)
+            .text(&g.code)
+            .text(&g.name)
+            .text(&g.started_on.to_wire())
+            .last_text(Some(&g.outcome));
+    }
+    copy(
+        tx,
+        "COPY claim_diagnosis (claim_id, person_id, code, name, started_on, outcome) FROM STDIN",
+        buf,
+    )
+    .await?;
+    let mut buf = CopyBuf::default();
+    for k in s.checkups {
+        buf.int(k.id)
+            .int(k.person_id)
+            .text(&k.examined_on.to_wire())
+            .text(&k.facility_code)
+            .last_text(Some(&k.facility_name));
+    }
+    copy(
+        tx,
+        "COPY checkup (id, person_id, examined_on, facility_code, facility_name) FROM STDIN",
+        buf,
+    )
+    .await?;
+    let mut buf = CopyBuf::default();
+    for v in s.checkup_values {
+        buf.int(v.checkup_id)
+            .int(v.person_id)
+            .text(&v.item_code)
+            .last_text(Some(&v.value));
+    }
+    copy(
+        tx,
+        "COPY checkup_value (checkup_id, person_id, item_code, value) FROM STDIN",
+        buf,
+    )
+    .await?;
+    Ok(())
+}
+
+impl PgStore {
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<Vec<i64>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -833,7 +857,13 @@ impl Store {
             Some((seq, hash)) => audit::ChainVerifier::with_anchor(seq, &hash),
             None => audit::ChainVerifier::default(),
         };
+        // After retention the chain starts at its checkpoint (the last removed row).
+        let checkpoint = self.audit_checkpoint().await?;
         let mut after = 0;
+        if let Some((seq, hash)) = checkpoint {
+            v = v.continuing_from(seq, &hash);
+            after = seq;
+        }
         loop {
             let page = self.audit_page(after, 10_000).await?;
             let Some(last) = page.last() else { break };

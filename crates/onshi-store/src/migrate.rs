@@ -19,6 +19,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0005_consent",
     "0006_medical",
     "0007_insurer",
+    "0008_scale",
 ];
 
 pub(crate) const SQLITE: &[SqliteMigration] = &[
@@ -65,6 +66,11 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
         main: include_str!("../migrations/sqlite/0007_insurer.sql"),
         history: None,
     },
+    SqliteMigration {
+        name: "0008_scale",
+        main: include_str!("../migrations/sqlite/0008_scale.sql"),
+        history: Some(include_str!("../migrations/sqlite/0008_scale.history.sql")),
+    },
 ];
 
 pub(crate) const POSTGRES: &[(&str, &str)] = &[
@@ -95,6 +101,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0007_insurer",
         include_str!("../migrations/postgres/0007_insurer.sql"),
+    ),
+    (
+        "0008_scale",
+        include_str!("../migrations/postgres/0008_scale.sql"),
     ),
 ];
 

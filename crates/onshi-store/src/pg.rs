@@ -109,57 +109,68 @@ impl PgStore {
     }
 
     pub(crate) async fn load_population(&self, s: PopulationSlice<'_>) -> Result<()> {
-        let with_specific: HashSet<i64> = s
-            .specific_diseases
-            .iter()
-            .map(|d| d.qualification_id)
-            .collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        copy_population(&tx, s).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
 
-        let mut buf = CopyBuf::default();
-        for p in s.persons {
-            buf.int(p.id)
-                .text(&p.name)
-                .text(&p.name_kana)
-                .text(&p.birthdate.to_wire())
-                .text(p.sex.code())
-                .text(&p.address)
-                .last_text(Some(&p.post_number));
-        }
-        copy(
-            &tx,
-            "COPY person (id, name, name_kana, birthdate, sex, address, post_number) FROM STDIN",
-            buf,
-        )
-        .await?;
+/// COPY of a population slice, inside the caller's transaction.
+pub(crate) async fn copy_population(
+    tx: &deadpool_postgres::Transaction<'_>,
+    s: PopulationSlice<'_>,
+) -> Result<()> {
+    let with_specific: HashSet<i64> = s
+        .specific_diseases
+        .iter()
+        .map(|d| d.qualification_id)
+        .collect();
 
-        let mut buf = CopyBuf::default();
-        for q in s.qualifications {
-            let v = QualificationValues::new(q, with_specific.contains(&q.id));
-            buf.int(v.id)
-                .int(v.person_id)
-                .text(&v.insurer_number)
-                .opt_text(v.symbol.as_deref())
-                .text(&v.symbol_norm)
-                .text(&v.number)
-                .text(&v.number_norm)
-                .opt_int(v.branch)
-                .text(v.personal_family)
-                .opt_text(v.insured_name.as_deref())
-                .text(v.card_classification)
-                .text(&v.qualification_date)
-                .opt_text(v.disqualification_date.as_deref())
-                .opt_text(v.reason_of_loss)
-                .opt_int(v.successor_id)
-                .opt_text(v.certificate_issuance_date.as_deref())
-                .opt_text(v.card_valid_from.as_deref())
-                .opt_text(v.card_valid_to.as_deref())
-                .text(v.income)
-                .last_int(v.has_specific);
-        }
-        copy(
-            &tx,
+    let mut buf = CopyBuf::default();
+    for p in s.persons {
+        buf.int(p.id)
+            .text(&p.name)
+            .text(&p.name_kana)
+            .text(&p.birthdate.to_wire())
+            .text(p.sex.code())
+            .text(&p.address)
+            .last_text(Some(&p.post_number));
+    }
+    copy(
+        tx,
+        "COPY person (id, name, name_kana, birthdate, sex, address, post_number) FROM STDIN",
+        buf,
+    )
+    .await?;
+
+    let mut buf = CopyBuf::default();
+    for q in s.qualifications {
+        let v = QualificationValues::new(q, with_specific.contains(&q.id));
+        buf.int(v.id)
+            .int(v.person_id)
+            .text(&v.insurer_number)
+            .opt_text(v.symbol.as_deref())
+            .text(&v.symbol_norm)
+            .text(&v.number)
+            .text(&v.number_norm)
+            .opt_int(v.branch)
+            .text(v.personal_family)
+            .opt_text(v.insured_name.as_deref())
+            .text(v.card_classification)
+            .text(&v.qualification_date)
+            .opt_text(v.disqualification_date.as_deref())
+            .opt_text(v.reason_of_loss)
+            .opt_int(v.successor_id)
+            .opt_text(v.certificate_issuance_date.as_deref())
+            .opt_text(v.card_valid_from.as_deref())
+            .opt_text(v.card_valid_to.as_deref())
+            .text(v.income)
+            .last_int(v.has_specific);
+    }
+    copy(
+            tx,
             "COPY qualification (id, person_id, insurer_number, symbol, symbol_norm, number, number_norm, branch, \
              personal_family, insured_name, card_classification, qualification_date, disqualification_date, \
              reason_of_loss, successor_id, certificate_issuance_date, card_valid_from, card_valid_to, income, \
@@ -168,43 +179,42 @@ impl PgStore {
         )
         .await?;
 
-        let mut buf = CopyBuf::default();
-        for e in s.elderly {
-            buf.int(e.qualification_id)
-                .text(&e.certificate_date.to_wire())
-                .text(&e.valid_start.to_wire())
-                .text(&e.valid_end.to_wire())
-                .last_int(i64::from(e.contribution_ratio));
-        }
-        copy(&tx, "COPY elderly_recipient (qualification_id, certificate_date, valid_start, valid_end, contribution_ratio) FROM STDIN", buf).await?;
-
-        let mut buf = CopyBuf::default();
-        for l in s.limit_certificates {
-            buf.int(l.qualification_id)
-                .text(l.classification.code())
-                .text(l.flag.code())
-                .text(&l.certificate_date.to_wire())
-                .text(&l.valid_start.to_wire())
-                .opt_text(rows::opt_ymd_text(l.valid_end).as_deref())
-                .last_text(rows::opt_ymd_text(l.long_term_date).as_deref());
-        }
-        copy(&tx, "COPY limit_certificate (qualification_id, classification, flag, certificate_date, valid_start, valid_end, long_term_date) FROM STDIN", buf).await?;
-
-        let mut buf = CopyBuf::default();
-        for d in s.specific_diseases {
-            buf.int(d.qualification_id)
-                .text(d.category.code())
-                .text(&d.certificate_date.to_wire())
-                .text(&d.valid_start.to_wire())
-                .opt_text(rows::opt_ymd_text(d.valid_end).as_deref())
-                .last_int(i64::from(d.self_pay));
-        }
-        copy(&tx, "COPY specific_disease (qualification_id, category, certificate_date, valid_start, valid_end, self_pay) FROM STDIN", buf).await?;
-
-        tx.commit().await?;
-        Ok(())
+    let mut buf = CopyBuf::default();
+    for e in s.elderly {
+        buf.int(e.qualification_id)
+            .text(&e.certificate_date.to_wire())
+            .text(&e.valid_start.to_wire())
+            .text(&e.valid_end.to_wire())
+            .last_int(i64::from(e.contribution_ratio));
     }
+    copy(tx, "COPY elderly_recipient (qualification_id, certificate_date, valid_start, valid_end, contribution_ratio) FROM STDIN", buf).await?;
 
+    let mut buf = CopyBuf::default();
+    for l in s.limit_certificates {
+        buf.int(l.qualification_id)
+            .text(l.classification.code())
+            .text(l.flag.code())
+            .text(&l.certificate_date.to_wire())
+            .text(&l.valid_start.to_wire())
+            .opt_text(rows::opt_ymd_text(l.valid_end).as_deref())
+            .last_text(rows::opt_ymd_text(l.long_term_date).as_deref());
+    }
+    copy(tx, "COPY limit_certificate (qualification_id, classification, flag, certificate_date, valid_start, valid_end, long_term_date) FROM STDIN", buf).await?;
+
+    let mut buf = CopyBuf::default();
+    for d in s.specific_diseases {
+        buf.int(d.qualification_id)
+            .text(d.category.code())
+            .text(&d.certificate_date.to_wire())
+            .text(&d.valid_start.to_wire())
+            .opt_text(rows::opt_ymd_text(d.valid_end).as_deref())
+            .last_int(i64::from(d.self_pay));
+    }
+    copy(tx, "COPY specific_disease (qualification_id, category, certificate_date, valid_start, valid_end, self_pay) FROM STDIN", buf).await?;
+    Ok(())
+}
+
+impl PgStore {
     pub(crate) async fn facility(&self, code: &MedicalInstitutionCode) -> Result<Option<Facility>> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(rows::FACILITY).await?;

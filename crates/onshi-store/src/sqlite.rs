@@ -305,90 +305,101 @@ impl SqliteStore {
     }
 
     pub(crate) fn load_population(&self, s: PopulationSlice<'_>) -> Result<()> {
-        let with_specific: HashSet<i64> = s
-            .specific_diseases
-            .iter()
-            .map(|d| d.qualification_id)
-            .collect();
         let mut conn = self.admin();
         let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(rows::INSERT_PERSON)?;
-            for p in s.persons {
-                stmt.execute(params![
-                    p.id,
-                    p.name,
-                    p.name_kana,
-                    p.birthdate.to_wire(),
-                    p.sex.code(),
-                    p.address,
-                    p.post_number
-                ])?;
-            }
-            let mut stmt = tx.prepare_cached(rows::INSERT_QUALIFICATION)?;
-            for q in s.qualifications {
-                let v = QualificationValues::new(q, with_specific.contains(&q.id));
-                stmt.execute(params![
-                    v.id,
-                    v.person_id,
-                    v.insurer_number,
-                    v.symbol,
-                    v.symbol_norm,
-                    v.number,
-                    v.number_norm,
-                    v.branch,
-                    v.personal_family,
-                    v.insured_name,
-                    v.card_classification,
-                    v.qualification_date,
-                    v.disqualification_date,
-                    v.reason_of_loss,
-                    v.successor_id,
-                    v.certificate_issuance_date,
-                    v.card_valid_from,
-                    v.card_valid_to,
-                    v.income,
-                    v.has_specific
-                ])?;
-            }
-            let mut stmt = tx.prepare_cached(rows::INSERT_ELDERLY)?;
-            for e in s.elderly {
-                stmt.execute(params![
-                    e.qualification_id,
-                    e.certificate_date.to_wire(),
-                    e.valid_start.to_wire(),
-                    e.valid_end.to_wire(),
-                    i64::from(e.contribution_ratio)
-                ])?;
-            }
-            let mut stmt = tx.prepare_cached(rows::INSERT_LIMIT)?;
-            for l in s.limit_certificates {
-                stmt.execute(params![
-                    l.qualification_id,
-                    l.classification.code(),
-                    l.flag.code(),
-                    l.certificate_date.to_wire(),
-                    l.valid_start.to_wire(),
-                    rows::opt_ymd_text(l.valid_end),
-                    rows::opt_ymd_text(l.long_term_date)
-                ])?;
-            }
-            let mut stmt = tx.prepare_cached(rows::INSERT_SPECIFIC)?;
-            for d in s.specific_diseases {
-                stmt.execute(params![
-                    d.qualification_id,
-                    d.category.code(),
-                    d.certificate_date.to_wire(),
-                    d.valid_start.to_wire(),
-                    rows::opt_ymd_text(d.valid_end),
-                    i64::from(d.self_pay)
-                ])?;
-            }
-        }
+        insert_population(&tx, s)?;
         tx.commit()?;
         Ok(())
     }
+}
 
+/// The rows of a population slice, inside the caller's transaction.
+pub(crate) fn insert_population(
+    tx: &rusqlite::Transaction<'_>,
+    s: PopulationSlice<'_>,
+) -> Result<()> {
+    let with_specific: HashSet<i64> = s
+        .specific_diseases
+        .iter()
+        .map(|d| d.qualification_id)
+        .collect();
+    {
+        let mut stmt = tx.prepare_cached(rows::INSERT_PERSON)?;
+        for p in s.persons {
+            stmt.execute(params![
+                p.id,
+                p.name,
+                p.name_kana,
+                p.birthdate.to_wire(),
+                p.sex.code(),
+                p.address,
+                p.post_number
+            ])?;
+        }
+        let mut stmt = tx.prepare_cached(rows::INSERT_QUALIFICATION)?;
+        for q in s.qualifications {
+            let v = QualificationValues::new(q, with_specific.contains(&q.id));
+            stmt.execute(params![
+                v.id,
+                v.person_id,
+                v.insurer_number,
+                v.symbol,
+                v.symbol_norm,
+                v.number,
+                v.number_norm,
+                v.branch,
+                v.personal_family,
+                v.insured_name,
+                v.card_classification,
+                v.qualification_date,
+                v.disqualification_date,
+                v.reason_of_loss,
+                v.successor_id,
+                v.certificate_issuance_date,
+                v.card_valid_from,
+                v.card_valid_to,
+                v.income,
+                v.has_specific
+            ])?;
+        }
+        let mut stmt = tx.prepare_cached(rows::INSERT_ELDERLY)?;
+        for e in s.elderly {
+            stmt.execute(params![
+                e.qualification_id,
+                e.certificate_date.to_wire(),
+                e.valid_start.to_wire(),
+                e.valid_end.to_wire(),
+                i64::from(e.contribution_ratio)
+            ])?;
+        }
+        let mut stmt = tx.prepare_cached(rows::INSERT_LIMIT)?;
+        for l in s.limit_certificates {
+            stmt.execute(params![
+                l.qualification_id,
+                l.classification.code(),
+                l.flag.code(),
+                l.certificate_date.to_wire(),
+                l.valid_start.to_wire(),
+                rows::opt_ymd_text(l.valid_end),
+                rows::opt_ymd_text(l.long_term_date)
+            ])?;
+        }
+        let mut stmt = tx.prepare_cached(rows::INSERT_SPECIFIC)?;
+        for d in s.specific_diseases {
+            stmt.execute(params![
+                d.qualification_id,
+                d.category.code(),
+                d.certificate_date.to_wire(),
+                d.valid_start.to_wire(),
+                rows::opt_ymd_text(d.valid_end),
+                i64::from(d.self_pay)
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+impl SqliteStore {
     pub(crate) fn facility(&self, code: &MedicalInstitutionCode) -> Result<Option<Facility>> {
         let conn = self.reader();
         let mut stmt = conn.prepare_cached(rows::FACILITY)?;
