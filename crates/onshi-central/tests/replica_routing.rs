@@ -7,11 +7,12 @@
 #![allow(clippy::unwrap_used)]
 
 use onshi_central::RunningCentral;
+use onshi_central::card_client::{self, CardConsents, IdentityMethod};
 use onshi_central::client::{CentralClient, Connection};
 use onshi_store::{ReplicaOptions, Store};
 use onshi_testkit::pgcluster::Replicated;
 use onshi_testkit::{Options, TestApp, spawn_app_on, start_central_on, testing_postgres};
-use onshi_wire::{Encoding, Limits, siquc01};
+use onshi_wire::{Encoding, Limits, muquc, siquc01};
 use std::time::{Duration, Instant};
 
 /// The bound of the central under test: short, so the test sees it exceeded.
@@ -243,6 +244,86 @@ async fn qualification_reads_use_the_replica_only_within_the_staleness_bound() {
     assert_eq!(
         metric(&mut strict, "onshi_replica_max_staleness_seconds").await,
         STRICT.as_secs_f64()
+    );
+
+    // The card check's and the bulk check's lookups take the same route.
+    let before = metric(&mut strict, TO_REPLICA).await;
+    let person = app.person_of("valid").await;
+    let (card_path, _) = app
+        .issue_card(
+            person,
+            onshi_pki::CertProfile::Card,
+            onshi_testkit::test_today().add_days(1000),
+            true,
+        )
+        .await;
+    let mut card = onshi_pki::SoftwareCard::open(&card_path).unwrap();
+    onshi_pki::Card::verify_pin(&mut card, "1234").unwrap();
+    let reply = card_client::card_check(
+        &mut strict.conn,
+        &mut card,
+        IdentityMethod::Pin,
+        &CardConsents::default(),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    let res = siquc01::decode_response_json(&reply.body, &Limits::default()).unwrap();
+    assert_eq!(res.body.qualification_validity.as_deref(), Some("1"));
+    let upload = muquc::UploadRequest {
+        header: app.check_request("valid", "AFI-REPLICA-BULK").header,
+        body: muquc::UploadRequestBody {
+            searches: vec![valid.clone(), app.search_info("not_found", 0)],
+        },
+    };
+    let reply = strict
+        .conn
+        .post(
+            "/oqs/v1/bulk",
+            "application/xml",
+            upload.encode_xml(Encoding::Utf8),
+        )
+        .await
+        .unwrap();
+    let (accepted, _) = muquc::UploadResponse::decode_xml(&reply.body, &Limits::default()).unwrap();
+    let ask = muquc::ResultRequest {
+        header: muquc::ResultRequestHeader {
+            medical_institution_code: app.clinic().code.as_str().into(),
+            arbitrary_file_identifier: None,
+        },
+        body: muquc::ResultRequestBody {
+            reception_number: accepted.body.reception_number.unwrap(),
+        },
+    };
+    let started = Instant::now();
+    let done = loop {
+        let reply = strict
+            .conn
+            .post(
+                "/oqs/v1/bulk/result",
+                "application/xml",
+                ask.encode_xml(Encoding::Utf8),
+            )
+            .await
+            .unwrap();
+        let (res, _) = muquc::ResultResponse::decode_xml(&reply.body, &Limits::bulk()).unwrap();
+        if res.header.segment_of_result != "2" {
+            break res;
+        }
+        assert!(started.elapsed() < PATIENCE, "bulk check never finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let validities: Vec<_> = done
+        .body
+        .units
+        .iter()
+        .map(|u| u.qualification_validity.clone())
+        .collect();
+    assert_eq!(validities, [Some("1".to_string()), Some("4".to_string())]);
+    assert!(
+        metric(&mut strict, TO_REPLICA).await >= before + 2.0,
+        "the card check and the bulk lookup read the replica"
     );
 
     // 2. A qualification inserted on the primary is visible within the bound.
