@@ -223,8 +223,8 @@ impl ReadRouter {
         Ok(router)
     }
 
-    /// Runs `read` on the replica if it is within the bound now. `None`: use the primary
-    /// (already counted); `Some(Err)` never happens, a failed read gives `None` too.
+    /// Runs `read` on the replica if it is within the bound now. `None` (the reason
+    /// counted): the caller reads from the primary, also when the read failed here.
     pub(crate) async fn try_read<T, F, Fut>(&self, read: &F) -> Option<T>
     where
         F: Fn(deadpool_postgres::Object) -> Fut,
