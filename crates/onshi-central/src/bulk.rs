@@ -394,6 +394,9 @@ async fn check_chunk(
                     unit.results.push(item);
                 }
                 rec.validity = Some(d.validity);
+                if check.limit_consent == onshi_core::codes::LimitConsentFlag::Consented {
+                    rec.consents = Some("GND".into());
+                }
                 rec.person_id = d.record.as_ref().map(|r| r.person.id);
                 rec.qualification_id = d.record.as_ref().map(|r| r.qualification.id);
                 chunk.normal += 1;

@@ -100,6 +100,14 @@ pub enum CheckError {
     DisasterNotDeclared,
     #[error("no such patient")]
     PatientNotFound,
+    #[error("history request: {0}")]
+    HistoryRequest(String),
+    #[error("history searched before {0}")]
+    HistoryTooOld(String),
+    #[error("no such history entry of this facility")]
+    HistoryEntryNotFound,
+    #[error("facility settings request: {0}")]
+    SettingsRequest(String),
     #[error("the audit trail could not be written: {0}")]
     AuditUnavailable(String),
     #[error("internal error: {0}")]
@@ -184,6 +192,10 @@ impl CheckError {
             CheckError::MedicalNoConsent(_) => "ONS6010",
             CheckError::MedicalNotInDisaster(_) => "ONS6011",
             CheckError::DisasterNotDeclared => "ONS6020",
+            CheckError::HistoryRequest(_) => "ONS6040",
+            CheckError::HistoryTooOld(_) => "ONS6041",
+            CheckError::HistoryEntryNotFound => "ONS6042",
+            CheckError::SettingsRequest(_) => "ONS6050",
             CheckError::PatientNotFound => "ONS6030",
             CheckError::AuditUnavailable(_) => "ONS6090",
             CheckError::Internal(_) => "ONS9002",
@@ -269,6 +281,10 @@ impl CheckError {
             ),
             CheckError::DisasterNotDeclared => "この医療機関の所在地は、現在、災害時の特別措置（緊急時医療情報・資格確認機能）の対象地域・期間ではありません。マイナンバーカードによる本人確認と同意が必要です。".into(),
             CheckError::PatientNotFound => "該当する患者の情報がありません。".into(),
+            CheckError::HistoryRequest(d) => format!("資格確認対象期間の指定が正しくありません（{d}）。開始日と終了日をYYYYMMDDで、開始日が終了日以前になるよう指定してください。"),
+            CheckError::HistoryTooOld(earliest) => format!("資格確認履歴は過去2年間のみ検索できます。開始日には{earliest}以降の日付を指定してください。"),
+            CheckError::HistoryEntryNotFound => "指定された資格確認履歴はありません。".into(),
+            CheckError::SettingsRequest(d) => format!("環境設定の内容が正しくありません（{d}）。"),
             CheckError::AuditUnavailable(_) => "閲覧の記録を保存できなかったため、医療情報を表示できません。しばらくしてから再度照会してください。".into(),
         }
     }
@@ -320,6 +336,10 @@ impl CheckError {
             | CheckError::MedicalNotInDisaster(_)
             | CheckError::DisasterNotDeclared => StatusCode::FORBIDDEN,
             CheckError::PatientNotFound => StatusCode::NOT_FOUND,
+            CheckError::HistoryRequest(_)
+            | CheckError::HistoryTooOld(_)
+            | CheckError::SettingsRequest(_) => StatusCode::BAD_REQUEST,
+            CheckError::HistoryEntryNotFound => StatusCode::NOT_FOUND,
             CheckError::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CheckError::BulkFailed(_) | CheckError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -13,6 +13,7 @@ mod consent;
 pub mod deferred;
 pub mod engine;
 pub mod error;
+pub mod history;
 pub mod insurer;
 pub mod insurer_plan;
 pub mod insurer_rows;

@@ -7,8 +7,9 @@
 //! - `onshi_checks_total{method,result}`: every answer to a check. `method` is
 //!   `insurance_card`, `card`, `card_deferred` or `card_consent`; `result` is the
 //!   `QualificationValidity` code (1–5) of an answer, or the error code of a refusal.
-//! - `onshi_history_pending`: answers waiting for their history row to be committed
-//!   (the group-commit queue).
+//! - `onshi_history_pending`: writes waiting for the group commit (the queue depth);
+//!   `onshi_db_connections`, `onshi_db_connections_in_use`, `onshi_db_pool_waiting`: the
+//!   database pool.
 //! - With a read replica (`onshi central serve --replica`): `onshi_replica_reads_total
 //!   {target,reason}` (routed reads of qualification data: `replica`/`within_bound`, or
 //!   `primary` with `stale`, `replica_down` or `replica_error`), `onshi_replica_staleness_seconds`
@@ -120,7 +121,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self, history_pending: Option<u64>) -> String {
+    pub fn render(&self, pool: Option<onshi_store::PoolStatus>) -> String {
         use std::fmt::Write as _;
         let mut out = String::with_capacity(4096);
         let _ = writeln!(
@@ -181,13 +182,33 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             );
         }
-        if let Some(p) = history_pending {
-            let _ = writeln!(
-                out,
-                "# HELP onshi_history_pending Answers waiting for their history row to be committed."
-            );
-            let _ = writeln!(out, "# TYPE onshi_history_pending gauge");
-            let _ = writeln!(out, "onshi_history_pending {p}");
+        if let Some(p) = pool {
+            for (name, help, value) in [
+                (
+                    "onshi_history_pending",
+                    "Writes (history rows, used nonces) queued for the group commit, not yet committed.",
+                    p.pending_writes as f64,
+                ),
+                (
+                    "onshi_db_connections",
+                    "Database connections of the read pool (SQLite readers, PostgreSQL pool).",
+                    p.size as f64,
+                ),
+                (
+                    "onshi_db_connections_in_use",
+                    "Pooled PostgreSQL connections handed out now (0 on SQLite).",
+                    p.in_use as f64,
+                ),
+                (
+                    "onshi_db_pool_waiting",
+                    "Requests waiting for a pooled PostgreSQL connection.",
+                    p.waiting as f64,
+                ),
+            ] {
+                let _ = writeln!(out, "# HELP {name} {help}");
+                let _ = writeln!(out, "# TYPE {name} gauge");
+                let _ = writeln!(out, "{name} {value}");
+            }
         }
         if let Some(r) = self.read_routing.get() {
             render_read_routing(&mut out, &r.snapshot());
@@ -251,32 +272,58 @@ fn render_read_routing(out: &mut String, r: &onshi_store::ReadRoutingSnapshot) {
     let _ = writeln!(out, "onshi_replica_up {}", u8::from(r.replica_up));
 }
 
-/// The middleware: times every request and counts it by route, status and check result.
-pub(crate) async fn track(metrics: Arc<Metrics>, req: Request, next: Next) -> Response {
+/// The middleware: times every request and counts it by route, status and check result,
+/// and writes the access log line (target `onshi::access`, off by default: at tens of
+/// thousands of checks a second it is for tracing a problem, not for every day).
+///
+/// Every answer carries an `x-request-id`: the check handlers set theirs (the id of the
+/// history row); any other answer gets one here.
+pub(crate) async fn track(
+    metrics: Arc<Metrics>,
+    ids: Arc<crate::server::RequestIds>,
+    req: Request,
+    next: Next,
+) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let started = Instant::now();
-    let response = next.run(req).await;
-    metrics.record(
-        &route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-        response.extensions().get::<CheckResult>(),
+    let mut response = next.run(req).await;
+    if !response.headers().contains_key("x-request-id")
+        && let Ok(v) = axum::http::HeaderValue::from_str(&ids.next())
+    {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let result = response.extensions().get::<CheckResult>();
+    let status = response.status().as_u16();
+    metrics.record(&route, status, seconds, result);
+    tracing::info!(
+        target: "onshi::access",
+        request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+        route,
+        status,
+        result = result.map(|r| r.0.as_str()).unwrap_or(""),
+        micros = (seconds * 1e6) as u64,
+        "request"
     );
     response
 }
 
 /// `GET /metrics`.
-pub(crate) fn exposition(metrics: &Metrics, history_pending: Option<u64>) -> Response {
+pub(crate) fn exposition(metrics: &Metrics, pool: Option<onshi_store::PoolStatus>) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics.render(history_pending),
+        metrics.render(pool),
     )
         .into_response()
 }
@@ -307,7 +354,12 @@ mod tests {
             Some(&CheckResult("ONS2001".into())),
         );
         m.record("/health", 200, 0.0001, None);
-        let text = m.render(Some(3));
+        let text = m.render(Some(onshi_store::PoolStatus {
+            size: 16,
+            in_use: 5,
+            waiting: 0,
+            pending_writes: 3,
+        }));
         assert!(
             text.contains("onshi_requests_total{route=\"/oqs/v1/qualification\",status=\"200\"} 2")
         );
@@ -331,6 +383,8 @@ mod tests {
             )
         );
         assert!(text.contains("onshi_history_pending 3"));
+        assert!(text.contains("onshi_db_connections 16"));
+        assert!(text.contains("onshi_db_connections_in_use 5"));
         assert!(
             !text.contains("route=\"/health\",le")
                 || text.contains("onshi_request_duration_seconds_count{route=\"/health\"} 1")

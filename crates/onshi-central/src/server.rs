@@ -135,6 +135,12 @@ impl FacilityCache {
     ) -> Result<Option<Facility>, onshi_store::StoreError> {
         self.0.get(code, now, store.facility(code)).await
     }
+
+    /// A facility just read from the store (after a change made through this process).
+    pub(crate) fn put(&self, f: Facility, now: JstDateTime) {
+        let code = f.code.clone();
+        self.0.set(&code, Some(f), now);
+    }
 }
 
 /// Whether a facility uses 照会番号 at all: most never register one, and their checks skip
@@ -280,6 +286,12 @@ fn router(state: AppState) -> Router {
         )
         .route("/oqs/v1/medical/{kind}", get(crate::medical::view))
         .route("/oqs/v1/audit/login", post(crate::medical::login))
+        .route("/oqs/v1/history", get(crate::history::list))
+        .route("/oqs/v1/history/{id}", get(crate::history::detail))
+        .route(
+            "/oqs/v1/facility/settings",
+            get(crate::history::settings).post(crate::history::set_settings),
+        )
         .route(
             "/oqs/v1/patient/access-log",
             post(crate::medical::access_log),
@@ -289,24 +301,26 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn({
             let m = state.metrics.clone();
-            move |req, next| crate::metrics::track(m.clone(), req, next)
+            let ids = state.request_ids.clone();
+            move |req, next| crate::metrics::track(m.clone(), ids.clone(), req, next)
         }))
         .with_state(state)
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    crate::metrics::exposition(&state.metrics, None)
+    crate::metrics::exposition(&state.metrics, Some(state.store.pool_status()))
 }
 
 /// `/metrics` and `/health` without TLS, for a Prometheus on the operator's network
 /// (`onshi central serve --metrics ADDR`).
-pub fn metrics_router(m: Arc<crate::metrics::Metrics>) -> Router {
+pub fn metrics_router(m: Arc<crate::metrics::Metrics>, store: Store) -> Router {
     Router::new()
         .route(
             "/metrics",
             get(move || {
                 let m = m.clone();
-                async move { crate::metrics::exposition(&m, None) }
+                let pool = store.pool_status();
+                async move { crate::metrics::exposition(&m, Some(pool)) }
             }),
         )
         .route("/health", get(|| async { "ok" }))
@@ -445,6 +459,10 @@ async fn check(
     *echo = Some(request.clone());
 
     let card = CardCheck::parse(&request)?;
+    // The 限度額 consent of a check by card data, for the history's detail.
+    if card.limit_consent == onshi_core::codes::LimitConsentFlag::Consented {
+        history.consents = Some("GND".into());
+    }
     if card.facility != cert_code {
         return Err(CheckError::FacilityMismatch {
             request: card.facility.as_str().into(),

@@ -60,5 +60,44 @@ async fn checks_are_counted_by_method_and_result_with_latency_buckets() {
     assert!(
         text.contains("onshi_request_duration_seconds_count{route=\"/oqs/v1/qualification\"} 4")
     );
+    // The queue and the pool: every write of the checks above was committed before its
+    // answer, so nothing is pending; the pool has its connections.
+    assert!(text.contains("onshi_history_pending 0"), "{text}");
+    let pool = text
+        .lines()
+        .find_map(|l| l.strip_prefix("onshi_db_connections "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap();
+    assert!(pool >= 1.0, "{text}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_ids_differ() {
+    let app = spawn_app().await;
+    let mut conn = app.clinic_connection().await;
+    let mut ids = std::collections::HashSet::new();
+    for path in ["/health", "/metrics", "/health"] {
+        let r = conn.get(path).await.unwrap();
+        let id = r
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{path}: no x-request-id"))
+            .to_string();
+        assert!(!id.is_empty());
+        assert!(ids.insert(id), "{path}: request id reused");
+    }
+    // A check keeps its own id, the one of its history row.
+    let bad = conn
+        .post(
+            "/oqs/v1/qualification",
+            "application/xml",
+            b"<XmlMsg>".to_vec(),
+        )
+        .await
+        .unwrap();
+    let id = bad.headers.get("x-request-id").unwrap().to_str().unwrap();
+    assert!(ids.insert(id.to_string()));
     app.stop().await;
 }

@@ -23,7 +23,10 @@ use std::time::{Duration, Instant};
 
 mod card_bench;
 mod files_bench;
+mod handshake_bench;
 mod medical_bench;
+mod mixed_bench;
+mod pgbench;
 
 pub const DEFAULT_SEED: u64 = 20261123;
 
@@ -64,6 +67,18 @@ pub struct BenchArgs {
     /// Medical scenario: consented patients of the clinic (the list's length).
     #[arg(long, default_value_t = 200)]
     medical_patients: usize,
+    /// Mixed scenario: operations per second (open loop).
+    #[arg(long, default_value_t = 2000.0)]
+    rate: f64,
+    /// Mixed scenario: percent of checks by card signature.
+    #[arg(long, default_value_t = 20)]
+    card_percent: u32,
+    /// Mixed scenario: percent of staff views (when the database has drug histories).
+    #[arg(long, default_value_t = 5)]
+    view_percent: u32,
+    /// Skip the reference figures (no-op endpoint, RSA-2048 verify, `pgbench -S`).
+    #[arg(long)]
+    no_references: bool,
 }
 
 #[derive(Serialize, Clone)]
@@ -97,9 +112,15 @@ struct Report {
     results: Vec<ScenarioResult>,
     /// Check throughput divided by no-op throughput, when both ran.
     ratio_to_noop: Option<f64>,
-    /// Card scenario: aws-lc-rs RSA-2048 PKCS#1 verifications per second on one core of
-    /// this machine, measured in the same run.
+    /// aws-lc-rs RSA-2048 PKCS#1 verifications per second on one core of this machine,
+    /// measured in the same run.
     rsa2048_verify_per_second: Option<f64>,
+    /// `pgbench -S` transactions per second against the same PostgreSQL server (scale 10,
+    /// `--connections` clients, same duration), when the database is PostgreSQL.
+    pgbench_select_tps: Option<f64>,
+    /// Mixed scenario: the split by operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mixed: Option<mixed_bench::MixedReport>,
     machine: String,
 }
 
@@ -208,19 +229,71 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         )
         .await;
     }
+    let references = !a.no_references;
     let scenarios: Vec<&str> = match a.scenario.as_str() {
         "all" => vec!["noop", "qualification"],
         "noop" => vec!["noop"],
+        "qualification" if references => vec!["noop", "qualification"],
         "qualification" => vec!["qualification"],
         "card" => vec!["noop", "card"],
         "files" => vec!["files"],
+        "handshake" if references => vec!["noop", "handshake"],
+        "handshake" => vec!["handshake"],
+        "mixed" if references => vec!["noop", "mixed"],
+        "mixed" => vec!["mixed"],
         other => bail!(
-            "unknown scenario {other:?} (qualification, noop, all, card, files, bulk, bulk-files, medical)"
+            "unknown scenario {other:?} (qualification, noop, all, card, files, bulk, bulk-files, medical, handshake, mixed)"
         ),
     };
     let mut results = Vec::new();
     let mut rsa_verify_per_second = None;
+    let mut mixed = None;
     for s in scenarios {
+        if s == "mixed" {
+            let cards = card_bench::issue_cards(&dir, &store, &keys).await?;
+            let persons = medical_bench::prepare(&store, &facility, a.medical_patients).await?;
+            if persons.is_empty() && a.view_percent > 0 {
+                eprintln!("mixed: no drug histories in the database; no staff views in the mix");
+            }
+            let r = mixed_bench::run(
+                client.clone(),
+                bodies.clone(),
+                cards,
+                persons,
+                mixed_bench::Mix {
+                    rate: a.rate,
+                    card_percent: a.card_percent,
+                    view_percent: a.view_percent,
+                    connections: a.connections,
+                    warmup: Duration::from_secs(a.warmup),
+                    duration: Duration::from_secs(a.duration),
+                },
+                server_pid,
+            )?;
+            for part in [
+                &r.by_card_data,
+                &r.by_card_signature,
+                &r.staff_views,
+                &r.all,
+            ] {
+                print_line(part, a.json);
+            }
+            results.push(r.all.clone());
+            mixed = Some(r);
+            continue;
+        }
+        if s == "handshake" {
+            let r = handshake_bench::run(
+                handshake_bench::without_resumption(&dir, &facility, addr)?,
+                a.connections,
+                Duration::from_secs(a.warmup),
+                Duration::from_secs(a.duration),
+                server_pid,
+            )?;
+            print_line(&r, a.json);
+            results.push(r);
+            continue;
+        }
         if s == "files" {
             let r =
                 files_bench::run(client.clone(), &bodies, Duration::from_secs(a.duration)).await?;
@@ -261,29 +334,30 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             server_pid,
             s == "card",
         )?;
-        if !a.json {
-            eprintln!(
-                "{:<14} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  errors {}  server CPU {} µs/req",
-                r.scenario,
-                r.throughput,
-                r.p50_ms,
-                r.p99_ms,
-                r.p999_ms,
-                r.errors,
-                r.server_cpu_us_per_request
-                    .map(|c| format!("{c:.1}"))
-                    .unwrap_or_else(|| "?".into())
-            );
-        }
+        print_line(&r, a.json);
         results.push(r);
     }
     let main = results.last().cloned().context("no scenario ran")?;
     let noop = results.iter().find(|r| r.scenario == "noop");
     let ratio = match (noop, main.scenario.as_str()) {
-        (Some(n), "qualification" | "card") if n.throughput > 0.0 => {
+        (Some(n), "qualification" | "card" | "handshake" | "mixed") if n.throughput > 0.0 => {
             Some(main.throughput / n.throughput)
         }
         _ => None,
+    };
+    if references && rsa_verify_per_second.is_none() {
+        rsa_verify_per_second = Some(card_bench::rsa_verify_rate());
+    }
+    let pgbench_select_tps = if references && store.backend_name() == "postgres" {
+        match pgbench::select_tps(&url, a.connections, a.duration.min(30)) {
+            Ok(tps) => Some(tps),
+            Err(e) => {
+                eprintln!("pgbench -S: {e:#}");
+                None
+            }
+        }
+    } else {
+        None
     };
     let report = Report {
         scenario: main.scenario.clone(),
@@ -298,6 +372,8 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         results,
         ratio_to_noop: ratio,
         rsa2048_verify_per_second: rsa_verify_per_second,
+        pgbench_select_tps,
+        mixed,
         machine: machine(),
     };
     if a.json {
@@ -309,8 +385,29 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         if let Some(v) = rsa_verify_per_second {
             eprintln!("RSA-2048 verify on one core of this machine: {v:.0}/s");
         }
+        if let Some(v) = pgbench_select_tps {
+            eprintln!("pgbench -S against the same PostgreSQL: {v:.0} tps");
+        }
     }
     Ok(())
+}
+
+/// One line per scenario on stderr (unless the report is JSON).
+fn print_line(r: &ScenarioResult, json: bool) {
+    if !json {
+        eprintln!(
+            "{:<14} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  errors {}  server CPU {} µs/req",
+            r.scenario,
+            r.throughput,
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.errors,
+            r.server_cpu_us_per_request
+                .map(|c| format!("{c:.1}"))
+                .unwrap_or_else(|| "?".into())
+        );
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -618,8 +715,10 @@ async fn run_bulk(
     Ok(())
 }
 
+/// Whether `needle` occurs in `hay` (SIMD search: the generator's own CPU per answer is
+/// part of what the two cores spend, so it is kept small).
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 /// utime + stime of a process in seconds (Linux; clock ticks are 100 Hz there).

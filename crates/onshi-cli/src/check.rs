@@ -339,12 +339,23 @@ pub fn facility_client(
     facility: &MedicalInstitutionCode,
     addr: SocketAddr,
 ) -> Result<CentralClient> {
+    Ok(CentralClient::new(
+        addr,
+        "localhost",
+        facility_tls(dir, facility)?,
+    )?)
+}
+
+/// The facility's TLS client configuration (its certificate, trusting central's CA).
+pub fn facility_tls(
+    dir: &DataDir,
+    facility: &MedicalInstitutionCode,
+) -> Result<rustls::ClientConfig> {
     let pki = dir.pki();
     let cert = PkiLayout::read(&pki.facility(facility))
         .with_context(|| format!("certificate of facility {}", facility.as_str()))?;
     let ca = std::fs::read_to_string(pki.server_ca().0)?;
-    let tls = onshi_pki::client_config(&ca, Some(&cert))?;
-    Ok(CentralClient::new(addr, "localhost", tls)?)
+    Ok(onshi_pki::client_config(&ca, Some(&cert))?)
 }
 
 fn row(label: &str, value: Option<&str>) {

@@ -193,14 +193,30 @@ enum CentralCommand {
     },
 }
 
+/// Logs on stderr. `ONSHI_LOG` filters (default `info`; the per-request access log is
+/// the target `onshi::access`, off unless named, e.g. `ONSHI_LOG=info,onshi::access=info`);
+/// `ONSHI_LOG_FORMAT=json` writes one JSON object per line (for a log collector), with
+/// the request id as a field wherever a request is concerned.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ONSHI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,onshi::access=off"));
+    let json = std::env::var("ONSHI_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ONSHI_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let cli = Cli::parse();
     let threads = match &cli.command {
         Command::Central {
@@ -242,14 +258,14 @@ async fn run(cli: Cli) -> Result<()> {
                 max_staleness: std::time::Duration::from_millis(max_staleness_ms),
             });
             let store = open_store_with(&dir, database.as_deref(), replica).await?;
-            let central = start_central(&dir, store, listen).await?;
+            let central = start_central(&dir, store.clone(), listen).await?;
             eprintln!("central: https://{} (mTLS)", central.addr);
             if let Some(at) = metrics {
                 let listener = tokio::net::TcpListener::bind(at)
                     .await
                     .with_context(|| format!("metrics: listen on {at}"))?;
                 eprintln!("metrics: http://{}/metrics", listener.local_addr()?);
-                let router = onshi_central::metrics_router(central.metrics.clone());
+                let router = onshi_central::metrics_router(central.metrics.clone(), store);
                 tokio::spawn(async move { axum::serve(listener, router).await });
             }
             wait_for_ctrl_c(central).await

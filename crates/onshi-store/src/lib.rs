@@ -13,6 +13,7 @@
 //! holds, while many concurrent checks share one commit.
 
 pub mod audit;
+pub mod history;
 pub mod insurer;
 pub mod medical;
 mod migrate;
@@ -27,8 +28,10 @@ use onshi_core::ids::MedicalInstitutionCode;
 use onshi_core::model::{
     ElderlyRecipient, Facility, Insurer, LimitCertificate, Person, Qualification, SpecificDisease,
 };
+use std::sync::Arc;
 
 pub use audit::{AuditEntry, AuditRow, ChainProblem};
+pub use history::{HistoryCursor, HistoryEntry, MAX_HISTORY_PAGE};
 pub use medical::{
     CheckupRecord, ConsentedRow, DiagnosisRecord, DrugRecord, MedicalSlice, NewDisaster,
     ProcedureRecord,
@@ -108,7 +111,8 @@ pub struct VerificationRecord {
     /// Card checks: the serial and profile of the certificate used.
     pub card_serial: Option<String>,
     pub card_profile: Option<String>,
-    /// Card checks: consents given with this check (comma-separated OQSCD036 codes).
+    /// Consents given with this check (comma-separated OQSCD036 codes): a card check's,
+    /// or `GND` for a check by card data that carried 限度額 consent.
     pub consents: Option<String>,
 }
 
@@ -228,6 +232,22 @@ enum Backend {
 pub struct Store {
     backend: Backend,
     audit: tokio::sync::mpsc::UnboundedSender<medical::AuditJob>,
+    /// Writes submitted to the group-commit writer and not yet committed (a gauge for
+    /// `/metrics`: a growing queue is the first sign of a slow disk or database).
+    pending_writes: Arc<std::sync::atomic::AtomicI64>,
+}
+
+/// What the store's connections are doing, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Reader connections (SQLite) or pooled connections (PostgreSQL) that exist.
+    pub size: usize,
+    /// Of those, handed out right now (PostgreSQL; SQLite readers are not counted).
+    pub in_use: usize,
+    /// Requests waiting for a pooled connection (PostgreSQL).
+    pub waiting: usize,
+    /// Writes queued for the group-commit writer, not yet committed.
+    pub pending_writes: i64,
 }
 
 impl Store {
@@ -263,7 +283,34 @@ impl Store {
         };
         let (audit, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(medical::audit_writer(backend.clone(), rx));
-        Ok(Store { backend, audit })
+        Ok(Store {
+            backend,
+            audit,
+            pending_writes: Arc::default(),
+        })
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        let pending_writes = self
+            .pending_writes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        match &self.backend {
+            Backend::Sqlite(s) => PoolStatus {
+                size: s.readers(),
+                in_use: 0,
+                waiting: 0,
+                pending_writes,
+            },
+            Backend::Postgres(p) => {
+                let st = p.pool_status();
+                PoolStatus {
+                    size: st.size,
+                    in_use: st.size.saturating_sub(st.available),
+                    waiting: st.waiting,
+                    pending_writes,
+                }
+            }
+        }
     }
 
     /// Where reads of qualification data went, when reading from a replica.
@@ -515,10 +562,14 @@ impl Store {
     }
 
     async fn submit(&self, op: WriteOp) -> Result<bool> {
-        match &self.backend {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.pending_writes.fetch_add(1, Relaxed);
+        let out = match &self.backend {
             Backend::Sqlite(s) => s.submit(op).await,
             Backend::Postgres(p) => p.submit(op).await,
-        }
+        };
+        self.pending_writes.fetch_sub(1, Relaxed);
+        out
     }
 
     /// Writes one history row and returns once it is committed.

@@ -81,6 +81,10 @@ impl PgStore {
         })
     }
 
+    pub(crate) fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
+    }
+
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_err)
     }

@@ -8,7 +8,8 @@
 //!   face-file encoding);
 //! - [`link`]: [`CentralLink`], the one road to central for the kiosk;
 //! - [`local`]: the terminal's own SQLite (settings);
-//! - [`staff`]: the staff screens under `/staff` (login, 同意済み患者一覧, medical views);
+//! - [`staff`]: the staff screens under `/staff` (login, 資格確認履歴照会, 保険証で確認,
+//!   一括照会, 同意済み患者一覧 and medical views, 災害時閲覧, 環境設定);
 //! - [`outage`], [`relay`], [`rest`]: system-failure mode, the relay to central shared by
 //!   the file interface and the REST form, and the REST form itself.
 //!
@@ -144,6 +145,21 @@ pub fn router(t: Arc<Terminal>) -> Router {
         .route("/staff/patients/{person}/drug", get(staff::drug))
         .route("/staff/patients/{person}/treatment", get(staff::treatment))
         .route("/staff/patients/{person}/checkup", get(staff::checkup))
+        .route("/staff/history", get(staff::history_page))
+        .route("/staff/history/{id}", get(staff::history_detail))
+        .route(
+            "/staff/bulk",
+            get(staff::bulk_page)
+                .post(staff::bulk_upload)
+                .layer(axum::extract::DefaultBodyLimit::max(staff::MAX_UPLOAD)),
+        )
+        .route("/staff/bulk/{reception}", get(staff::bulk_job))
+        .route(
+            "/staff/settings",
+            get(staff::settings_page).post(staff::settings_save),
+        )
+        .route("/staff/disaster", get(staff::disaster_page))
+        .route("/staff/disaster/search", post(staff::disaster_search))
         .with_state(t)
 }
 

@@ -46,6 +46,18 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
          created INTEGER NOT NULL
      );",
     ),
+    (
+        // 一括照会 uploaded from the staff screens (crate::staff::bulk): central keeps the
+        // job and its results; the terminal remembers which uploads were its own.
+        "0003_staff_bulk",
+        "CREATE TABLE staff_bulk (
+         reception   TEXT PRIMARY KEY,
+         uploaded_at INTEGER NOT NULL,
+         account     TEXT NOT NULL,
+         file_name   TEXT NOT NULL,
+         patients    INTEGER NOT NULL
+     );",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

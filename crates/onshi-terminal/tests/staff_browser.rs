@@ -483,6 +483,43 @@ async fn posts_without_the_csrf_token_are_refused() {
     assert_eq!(r.status, 403);
     assert!(r.body.contains("不正な操作です"));
     assert_eq!(http(s.addr, "GET", "/staff", &session, "").status, 200);
+    // The newer screens' POSTs too: a bulk upload, the settings (even for an admin,
+    // and nothing changes), a disaster-time search.
+    assert_eq!(
+        http(s.addr, "POST", "/staff/bulk", &session, "file=x").status,
+        403
+    );
+    let (admin, admin_token) = http_login(s.addr, ADMIN);
+    let r = http(s.addr, "POST", "/staff/settings", &admin, "visual=1");
+    assert_eq!(r.status, 403);
+    assert!(!s._terminal.local.kiosk_settings().unwrap().visual_mode);
+    let r = http(
+        s.addr,
+        "POST",
+        "/staff/settings",
+        &admin,
+        &format!("visual=1&csrf={token}"),
+    );
+    assert_eq!(r.status, 403, "another session's token");
+    let r = http(
+        s.addr,
+        "POST",
+        "/staff/settings",
+        &admin,
+        &format!("visual=1&pharmacists=1&csrf={admin_token}"),
+    );
+    assert_eq!(r.status, 200);
+    assert!(s._terminal.local.kiosk_settings().unwrap().visual_mode);
+    let (doctor, _) = http_login(s.addr, MEDICAL);
+    let r = http(
+        s.addr,
+        "POST",
+        "/staff/disaster/search",
+        &doctor,
+        "by=name&name=x&birth=19800101&sex=1",
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("不正な操作です"));
     let r = http(
         s.addr,
         "POST",

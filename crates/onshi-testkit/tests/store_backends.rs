@@ -282,3 +282,87 @@ async fn reopening_keeps_data_and_does_not_migrate_twice() {
     let again = Store::open(&db.url).await.unwrap();
     assert_eq!(again.count(CountedTable::Person).await.unwrap(), n);
 }
+
+/// 資格確認履歴照会: keyset pages stay exact when many rows share one instant (a bulk
+/// check records all its patients at the same time) and never show another facility's.
+#[tokio::test]
+async fn history_pages_break_ties_by_id_and_stay_within_the_facility() {
+    let db = test_db().await;
+    load(&db.store, 10).await;
+    let facilities = onshi_synth::facilities(SEED);
+    let (mine, other) = (facilities[0].code.clone(), facilities[1].code.clone());
+    let at = JstDateTime::parse_wire("20261123100000").unwrap();
+    for i in 0..7 {
+        for (code, tag) in [(&mine, "m"), (&other, "o")] {
+            let mut rec = VerificationRecord::new(&format!("{tag}{i}"), code.as_str(), at, "2");
+            // Two rows a little later, so the pages cross instants too.
+            if i >= 5 {
+                rec.checked_at = at.add_seconds(1);
+            }
+            rec.person_id = Some(1);
+            db.store.record_verification(rec).await.unwrap();
+        }
+    }
+    // The consents given at the reader after the check "m6" (and another facility's
+    // row under the same request id, which must not leak into it).
+    for code in [&mine, &other] {
+        db.store
+            .record_consent(&onshi_store::ConsentRecord {
+                check_request_id: "m6".into(),
+                facility_code: code.as_str().into(),
+                person_id: 1,
+                consented_at: at,
+                available_until: at.add_seconds(86_400),
+                information: if *code == mine {
+                    vec!["YZK".into(), "GND".into()]
+                } else {
+                    vec!["TKK".into()]
+                },
+            })
+            .await
+            .unwrap();
+    }
+    let (from, to) = (at, at.add_seconds(60));
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = db
+            .store
+            .history_page(&mine, from, to, cursor, 3)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        let last = page.last().unwrap();
+        cursor = Some(onshi_store::HistoryCursor {
+            checked_at: last.record.checked_at,
+            id: last.id,
+        });
+        seen.extend(page);
+    }
+    let ids: Vec<&str> = seen.iter().map(|e| e.record.request_id.as_str()).collect();
+    assert_eq!(ids, ["m6", "m5", "m4", "m3", "m2", "m1", "m0"]);
+    assert_eq!(seen[0].card_consents.as_deref(), Some("YZK,GND"));
+    assert_eq!(seen[1].card_consents, None);
+    let person = db.store.person(1).await.unwrap().unwrap();
+    assert_eq!(seen[0].name.as_deref(), Some(person.name.as_str()));
+    // One row by id, for its facility only.
+    let one = db.store.history_entry(&mine, seen[2].id).await.unwrap();
+    assert_eq!(one.unwrap().record.request_id, "m4");
+    assert!(
+        db.store
+            .history_entry(&other, seen[2].id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The period bounds hold: [at, at + 1 s) has the five earlier rows.
+    let first = db
+        .store
+        .history_page(&mine, at, at.add_seconds(1), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 5);
+}

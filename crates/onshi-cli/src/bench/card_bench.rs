@@ -54,14 +54,9 @@ pub fn rsa_verify_rate() -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Issues cards, fetches `total` nonces and signs them; returns the request bodies.
-pub async fn prepare(
-    dir: &DataDir,
-    store: &Store,
-    client: &CentralClient,
-    keys: &[CardKey],
-    total: usize,
-) -> Result<Vec<Bytes>> {
+/// Issues real card certificates (card CA) to up to 50 people with a valid qualification
+/// among `keys`, registered for use.
+pub async fn issue_cards(dir: &DataDir, store: &Store, keys: &[CardKey]) -> Result<Vec<BenchCard>> {
     let today = SystemClock.now().date();
     let mut persons = Vec::new();
     for k in keys.iter().take(CARDS * 4) {
@@ -120,7 +115,21 @@ pub async fn prepare(
         !cards.is_empty(),
         "no person with a valid qualification to issue cards to"
     );
+    Ok(cards)
+}
 
+/// A card of the benchmark: its certificate (base64 DER) and its key.
+pub type BenchCard = (String, RsaKeyPair);
+
+/// Issues cards, fetches `total` nonces and signs them; returns the request bodies.
+pub async fn prepare(
+    dir: &DataDir,
+    store: &Store,
+    client: &CentralClient,
+    keys: &[CardKey],
+    total: usize,
+) -> Result<Vec<Bytes>> {
+    let cards = issue_cards(dir, store, keys).await?;
     // Nonces, fetched over several connections.
     let started = Instant::now();
     let per = total.div_ceil(8);
@@ -163,22 +172,7 @@ pub async fn prepare(
                         .iter()
                         .enumerate()
                         .map(|(i, nonce)| {
-                            let (cert, key) = &cards[(c * 7 + i) % cards.len()];
-                            let mut sig = vec![0u8; key.public_modulus_len()];
-                            let _ = key.sign(
-                                &signature::RSA_PKCS1_SHA256,
-                                rng,
-                                nonce.as_bytes(),
-                                &mut sig,
-                            );
-                            let body = serde_json::json!({
-                                "nonce": nonce,
-                                "certificate": cert,
-                                "signature": STANDARD.encode(&sig),
-                                "identity_method": "face",
-                                "consents": {"pharmacists": true, "specific_health_checkups": true},
-                            });
-                            Bytes::from(body.to_string())
+                            signed_check(&cards[(c * 7 + i) % cards.len()], nonce, rng)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -194,4 +188,25 @@ pub async fn prepare(
         started.elapsed().as_secs_f64()
     );
     Ok(bodies.into_iter().flatten().collect())
+}
+
+/// The JSON body of a card check: `nonce` signed by the card (face authentication, both
+/// consents given).
+pub fn signed_check(card: &BenchCard, nonce: &str, rng: &SystemRandom) -> Bytes {
+    let (cert, key) = card;
+    let mut sig = vec![0u8; key.public_modulus_len()];
+    let _ = key.sign(
+        &signature::RSA_PKCS1_SHA256,
+        rng,
+        nonce.as_bytes(),
+        &mut sig,
+    );
+    let body = serde_json::json!({
+        "nonce": nonce,
+        "certificate": cert,
+        "signature": STANDARD.encode(&sig),
+        "identity_method": "face",
+        "consents": {"pharmacists": true, "specific_health_checkups": true},
+    });
+    Bytes::from(body.to_string())
 }
