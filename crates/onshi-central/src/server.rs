@@ -448,6 +448,8 @@ async fn check(
             req
         }
     };
+    // The request stays in `echo` (refusals echo it); everything below borrows it.
+    let request: &siquc01::Request = echo.insert(request);
     let s = &request.search;
     history.confirmation_date = Some(request.header.qualification_confirmation_date.clone());
     history.insurer_number = Some(s.insurer_number.clone());
@@ -456,9 +458,8 @@ async fn check(
     history.branch = s.insured_branch_number.clone();
     history.birthdate = Some(s.birthdate.clone());
     history.arbitrary_file_identifier = request.header.arbitrary_file_identifier.clone();
-    *echo = Some(request.clone());
 
-    let card = CardCheck::parse(&request)?;
+    let card = CardCheck::parse(request)?;
     // The 限度額 consent of a check by card data, for the history's detail.
     if card.limit_consent == onshi_core::codes::LimitConsentFlag::Consented {
         history.consents = Some("GND".into());
@@ -514,7 +515,7 @@ async fn check(
         results.push(item);
     }
     let response = siquc01::Response {
-        header: response_header(&request, now, SegmentOfResult::Normal),
+        header: response_header(request, now, SegmentOfResult::Normal),
         body: siquc01::ResponseBody {
             search_info: Some(request.search.clone()),
             processing_result_status: ProcessingResultStatus::Normal.code().into(),

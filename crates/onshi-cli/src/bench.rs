@@ -340,7 +340,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     let main = results.last().cloned().context("no scenario ran")?;
     let noop = results.iter().find(|r| r.scenario == "noop");
     let ratio = match (noop, main.scenario.as_str()) {
-        (Some(n), "qualification" | "card" | "handshake" | "mixed") if n.throughput > 0.0 => {
+        (Some(n), "qualification" | "card") if n.throughput > 0.0 => {
             Some(main.throughput / n.throughput)
         }
         _ => None,
