@@ -215,12 +215,12 @@ async fn build(
 }
 
 #[derive(serde::Deserialize)]
-struct CardCheckRequest {
-    nonce: String,
+pub(crate) struct CardCheckRequest {
+    pub(crate) nonce: String,
     certificate: String,
     signature: String,
     #[serde(default)]
-    identity_method: Option<String>,
+    pub(crate) identity_method: Option<String>,
     #[serde(default)]
     confirmation_date: Option<String>,
     #[serde(default)]
@@ -302,17 +302,17 @@ pub(crate) async fn crl(State(state): State<AppState>) -> Response {
 }
 
 /// A verified card and who it belongs to.
-struct Identified {
-    serial: String,
-    profile: CertProfile,
-    standing: CertificateStanding,
-    person_id: i64,
+pub(crate) struct Identified {
+    pub(crate) serial: String,
+    pub(crate) profile: CertProfile,
+    pub(crate) standing: CertificateStanding,
+    pub(crate) person_id: i64,
     registered: bool,
 }
 
 /// Everything up to "this card, this person": nonce, standing, chain, revocation,
 /// signature, registry. The nonce is not consumed here.
-async fn identify(
+pub(crate) async fn identify(
     state: &AppState,
     service: &CardService,
     facility: &MedicalInstitutionCode,
@@ -452,7 +452,7 @@ fn apply_consents(
     given
 }
 
-fn card_request(bytes: &[u8]) -> Result<CardCheckRequest, CheckError> {
+pub(crate) fn card_request(bytes: &[u8]) -> Result<CardCheckRequest, CheckError> {
     serde_json::from_slice(bytes).map_err(|e| CheckError::CardRequest(e.to_string()))
 }
 
@@ -465,7 +465,7 @@ pub(crate) async fn read_body(state: &AppState, body: Body) -> Result<Bytes, Che
         .map_err(|_| onshi_wire::WireError::TooLarge { size: max + 1, max }.into())
 }
 
-fn base_record(
+pub(crate) fn base_record(
     request_id: &str,
     facility: &str,
     now: JstDateTime,
@@ -481,7 +481,7 @@ fn base_record(
     rec
 }
 
-fn refusal(mut rec: VerificationRecord, err: &CheckError) -> VerificationRecord {
+pub(crate) fn refusal(mut rec: VerificationRecord, err: &CheckError) -> VerificationRecord {
     rec.processing_status = ProcessingResultStatus::Error.code().into();
     rec.error_code = Some(err.code().into());
     rec.validity = None;

@@ -100,6 +100,12 @@ pub enum CheckError {
     DisasterNotDeclared,
     #[error("no such patient")]
     PatientNotFound,
+    #[error("medical information file: not offered: {0}")]
+    MedicalFileUnsupported(String),
+    #[error("several patients with access match the insurance data")]
+    MedicalPatientAmbiguous,
+    #[error("patient view: {0}")]
+    PatientView(&'static str),
     #[error("history request: {0}")]
     HistoryRequest(String),
     #[error("history searched before {0}")]
@@ -197,6 +203,9 @@ impl CheckError {
             CheckError::HistoryEntryNotFound => "ONS6042",
             CheckError::SettingsRequest(_) => "ONS6050",
             CheckError::PatientNotFound => "ONS6030",
+            CheckError::MedicalFileUnsupported(_) => "ONS6003",
+            CheckError::MedicalPatientAmbiguous => "ONS6031",
+            CheckError::PatientView(_) => "ONS6060",
             CheckError::AuditUnavailable(_) => "ONS6090",
             CheckError::Internal(_) => "ONS9002",
         }
@@ -281,6 +290,9 @@ impl CheckError {
             ),
             CheckError::DisasterNotDeclared => "この医療機関の所在地は、現在、災害時の特別措置（緊急時医療情報・資格確認機能）の対象地域・期間ではありません。マイナンバーカードによる本人確認と同意が必要です。".into(),
             CheckError::PatientNotFound => "該当する患者の情報がありません。".into(),
+            CheckError::MedicalFileUnsupported(what) => format!("この形式・診療区分の要求には対応していません（{what}）。FileCategory は XML（薬剤情報 2、薬剤・診療情報 4、特定健診情報 2）を、MedicalTreatmentFlag は 1（外来）を指定してください。"),
+            CheckError::MedicalPatientAmbiguous => "入力された被保険者証情報に、閲覧できる方が複数該当します。枝番を指定してください。".into(),
+            CheckError::PatientView(why) => format!("ご本人の情報を表示できません（{why}）。"),
             CheckError::HistoryRequest(d) => format!("資格確認対象期間の指定が正しくありません（{d}）。開始日と終了日をYYYYMMDDで、開始日が終了日以前になるよう指定してください。"),
             CheckError::HistoryTooOld(earliest) => format!("資格確認履歴は過去2年間のみ検索できます。開始日には{earliest}以降の日付を指定してください。"),
             CheckError::HistoryEntryNotFound => "指定された資格確認履歴はありません。".into(),
@@ -329,9 +341,11 @@ impl CheckError {
             | CheckError::InsurerBatchEmpty
             | CheckError::InsurerSingleNotOne(_) => StatusCode::BAD_REQUEST,
             CheckError::InsurerBatchTooMany { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            CheckError::MedicalAccount(_) | CheckError::MedicalRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            CheckError::MedicalAccount(_)
+            | CheckError::MedicalRequest(_)
+            | CheckError::MedicalFileUnsupported(_)
+            | CheckError::MedicalPatientAmbiguous => StatusCode::BAD_REQUEST,
+            CheckError::PatientView(_) => StatusCode::FORBIDDEN,
             CheckError::MedicalNoConsent(_)
             | CheckError::MedicalNotInDisaster(_)
             | CheckError::DisasterNotDeclared => StatusCode::FORBIDDEN,

@@ -34,7 +34,7 @@ use std::sync::Arc;
 /// The header in which the terminal names the logged-in staff account.
 pub const ACCOUNT_HEADER: &str = "x-onshi-account";
 
-fn json_response(status: StatusCode, body: Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
@@ -53,7 +53,7 @@ fn timed(mut r: Response, started: std::time::Instant) -> Response {
     r
 }
 
-fn error_response(err: &CheckError) -> Response {
+pub(crate) fn error_response(err: &CheckError) -> Response {
     crate::server::log_refusal("medical information", err);
     json_response(
         err.status(),
@@ -139,7 +139,7 @@ pub(crate) async fn authorize(
     })
 }
 
-fn view_entry(
+pub(crate) fn view_entry(
     facility: &MedicalInstitutionCode,
     account: &str,
     person_id: Option<i64>,
@@ -161,7 +161,7 @@ fn view_entry(
 }
 
 /// Records a refusal; a refusal is answered even if its record fails (nothing is shown).
-async fn record_refusal(store: &Store, mut entry: AuditEntry, err: &CheckError) {
+pub(crate) async fn record_refusal(store: &Store, mut entry: AuditEntry, err: &CheckError) {
     entry.outcome = "refused".into();
     entry.detail = err.code().to_string();
     if let Err(e) = store.record_audit(entry).await {
@@ -169,7 +169,7 @@ async fn record_refusal(store: &Store, mut entry: AuditEntry, err: &CheckError) 
     }
 }
 
-async fn record_allowed(
+pub(crate) async fn record_allowed(
     store: &Store,
     mut entry: AuditEntry,
     basis: Basis,
@@ -182,7 +182,7 @@ async fn record_allowed(
         .map_err(|e| CheckError::AuditUnavailable(e.to_string()))
 }
 
-fn person_json(p: &Person, today: Ymd) -> Value {
+pub(crate) fn person_json(p: &Person, today: Ymd) -> Value {
     json!({
         "person_id": p.id,
         "name": p.name,
@@ -855,38 +855,7 @@ pub(crate) async fn access_log(
         let req: PatientRequest = serde_json::from_slice(&bytes)
             .map_err(|e| CheckError::MedicalRequest(e.to_string()))?;
         let ticket = cards(&state)?.open_consent_token(&req.consent_token, &facility, now)?;
-        let rows = state
-            .store
-            .audit_of_person(ticket.person_id, 500)
-            .await
-            .map_err(internal)?;
-        let mut names: std::collections::HashMap<String, String> = Default::default();
-        let mut list = Vec::new();
-        for r in rows.into_iter().filter(|r| r.entry.outcome == "allowed") {
-            let e = r.entry;
-            if !names.contains_key(&e.facility_code) {
-                let name = match MedicalInstitutionCode::parse(&e.facility_code) {
-                    Ok(code) => state
-                        .store
-                        .facility(&code)
-                        .await
-                        .map_err(internal)?
-                        .map(|f| f.name)
-                        .unwrap_or_default(),
-                    Err(_) => String::new(),
-                };
-                names.insert(e.facility_code.clone(), name);
-            }
-            list.push(json!({
-                "at": e.at.to_wire(),
-                "facility_code": e.facility_code,
-                "facility_name": names.get(&e.facility_code),
-                "information": e.information,
-                "information_label": InfoKind::from_code(&e.information).map(InfoKind::label_ja),
-                "basis": e.basis,
-                "kind": e.kind,
-            }));
-        }
+        let list = access_views(&state.store, ticket.person_id).await?;
         Ok::<_, CheckError>(json!({ "person_id": ticket.person_id, "views": list }))
     }
     .await;
@@ -894,4 +863,40 @@ pub(crate) async fn access_log(
         Ok(v) => json_response(StatusCode::OK, v),
         Err(e) => error_response(&e),
     }
+}
+
+/// The patient's 閲覧履歴: the allowed views of their information, newest first (at most
+/// 500), with the facility's name.
+pub(crate) async fn access_views(store: &Store, person_id: i64) -> Result<Vec<Value>, CheckError> {
+    let rows = store
+        .audit_of_person(person_id, 500)
+        .await
+        .map_err(internal)?;
+    let mut names: std::collections::HashMap<String, String> = Default::default();
+    let mut list = Vec::new();
+    for r in rows.into_iter().filter(|r| r.entry.outcome == "allowed") {
+        let e = r.entry;
+        if !names.contains_key(&e.facility_code) {
+            let name = match MedicalInstitutionCode::parse(&e.facility_code) {
+                Ok(code) => store
+                    .facility(&code)
+                    .await
+                    .map_err(internal)?
+                    .map(|f| f.name)
+                    .unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            names.insert(e.facility_code.clone(), name);
+        }
+        list.push(json!({
+            "at": e.at.to_wire(),
+            "facility_code": e.facility_code,
+            "facility_name": names.get(&e.facility_code),
+            "information": e.information,
+            "information_label": InfoKind::from_code(&e.information).map(InfoKind::label_ja),
+            "basis": e.basis,
+            "kind": e.kind,
+        }));
+    }
+    Ok(list)
 }

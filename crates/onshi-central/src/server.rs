@@ -286,6 +286,11 @@ fn router(state: AppState) -> Router {
         )
         .route("/oqs/v1/medical/{kind}", get(crate::medical::view))
         .route("/oqs/v1/audit/login", post(crate::medical::login))
+        .route("/oqs/v1/patient/self", post(crate::patient::own_view))
+        .route(
+            "/oqs/v1/medical/file/{message}",
+            post(crate::medfile::file_request),
+        )
         .route("/oqs/v1/history", get(crate::history::list))
         .route("/oqs/v1/history/{id}", get(crate::history::detail))
         .route(

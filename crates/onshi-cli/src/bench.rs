@@ -43,8 +43,9 @@ pub struct BenchArgs {
     /// Seconds of warm-up before each measurement.
     #[arg(long, default_value_t = 3)]
     warmup: u64,
-    /// Concurrent kept-alive connections.
-    #[arg(long, default_value_t = 32)]
+    /// Concurrent kept-alive connections (medical scenario: staff sessions, each with
+    /// its own account; `--sessions` is the same option).
+    #[arg(long, alias = "sessions", default_value_t = 32)]
     connections: usize,
     /// Distinct people to query (sampled from the database).
     #[arg(long, default_value_t = 20_000)]

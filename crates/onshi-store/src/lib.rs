@@ -38,6 +38,7 @@ pub use medical::{
 };
 pub use migrate::MIGRATION_NAMES;
 pub use replica::{ReadRouting, ReadRoutingSnapshot, ReplicaOptions};
+pub use sqlite::audit_path as sqlite_audit_path;
 pub use sqlite::history_path as sqlite_history_path;
 
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,15 @@
 //! The main file is memory-mapped: lookups then touch pages without a system call. The
 //! history is a separate attached file, so its steady growth never forces the readers to
 //! remap or to drop their caches.
+//!
+//! The audit chain has a third file of its own (`central-audit.sqlite`, attached as
+//! `audit`): every medical view waits for its audit row's commit, and in the history
+//! file that commit queued behind the verification writer and behind the checkpointer's
+//! periodic RESTART (which holds the write lock through a copy and an fsync: 100 ms and
+//! more on a busy disk). The audit file is only ever checkpointed PASSIVE (which never
+//! blocks its writer), with a RESTART only when its WAL has grown past
+//! [`AUDIT_WAL_RESTART_BYTES`]. Databases made before this (the audit table in the history
+//! file) are moved over once when opened ([`ensure_audit_file`]).
 
 use crate::insurer::SqliteExec;
 use crate::rows::{self, QualificationValues};
@@ -41,8 +50,8 @@ struct Inner {
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
     admin: Mutex<Connection>,
-    /// Appends to the audit chain (history file) without ever running a checkpoint itself:
-    /// the checkpointer thread keeps the history WAL short, as for the verification rows.
+    /// Appends to the audit chain (audit file) without ever running a checkpoint itself:
+    /// the checkpointer thread keeps the audit WAL short with passive checkpoints.
     audit: Mutex<Connection>,
     writer: HistoryWriter,
     stop: Arc<AtomicBool>,
@@ -67,6 +76,79 @@ pub fn history_path(main: &Path) -> PathBuf {
     main.with_file_name(format!("{stem}-history{ext}"))
 }
 
+/// The audit file beside the main database: `central.sqlite` → `central-audit.sqlite`.
+pub fn audit_path(main: &Path) -> PathBuf {
+    let stem = main
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = main
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    main.with_file_name(format!("{stem}-audit{ext}"))
+}
+
+/// An audit WAL longer than this is restarted (blocking the audit writer once); below it,
+/// passive checkpoints only.
+pub const AUDIT_WAL_RESTART_BYTES: u64 = 64 << 20;
+
+const AUDIT_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit.audit_log (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    facility_code TEXT NOT NULL,
+    account TEXT NOT NULL,
+    person_id INTEGER,
+    kind TEXT NOT NULL,
+    information TEXT NOT NULL,
+    basis TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit.audit_log_person ON audit_log (person_id, at);
+CREATE TRIGGER IF NOT EXISTS audit.audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit.audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;";
+
+/// Makes the audit file's table (same columns, index and append-only triggers as
+/// migration 0006 made in the history file) and moves an existing chain over from the
+/// history file: rows copied (in `seq` order, hashes unchanged), then the old table
+/// dropped. Idempotent; a stop between the two steps is finished on the next open.
+fn ensure_audit_file(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(AUDIT_SCHEMA)?;
+    let old: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM history.sqlite_master WHERE type = 'table' AND name = 'audit_log'",
+        [],
+        |r| r.get(0),
+    )?;
+    if old == 0 {
+        return Ok(());
+    }
+    let count = |conn: &Connection, schema: &str| -> Result<i64> {
+        Ok(conn.query_row(
+            &format!("SELECT COUNT(*) FROM {schema}.audit_log"),
+            [],
+            |r| r.get(0),
+        )?)
+    };
+    if count(conn, "audit")? == 0 {
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO audit.audit_log SELECT seq, at, facility_code, account, person_id, kind, \
+             information, basis, outcome, detail, prev_hash, hash FROM history.audit_log ORDER BY seq",
+            [],
+        )?;
+        tx.commit()?;
+    }
+    if count(conn, "audit")? >= count(conn, "history")? {
+        conn.execute_batch("DROP TABLE history.audit_log;")?;
+    }
+    Ok(())
+}
+
 fn connect(path: &Path) -> Result<Connection> {
     // Each connection is used by one thread at a time (behind our own mutex, or owned by
     // the writer thread), so SQLite's per-connection mutex is not needed.
@@ -79,11 +161,17 @@ fn connect(path: &Path) -> Result<Connection> {
         "ATTACH DATABASE $1 AS history",
         [history_path(path).to_string_lossy()],
     )?;
+    conn.execute(
+        "ATTACH DATABASE $1 AS audit",
+        [audit_path(path).to_string_lossy()],
+    )?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA history.journal_mode = WAL;
+         PRAGMA audit.journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA history.synchronous = NORMAL;
+         PRAGMA audit.synchronous = NORMAL;
          PRAGMA busy_timeout = 10000;
          PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -65536;
@@ -134,15 +222,16 @@ impl SqliteStore {
         }
         let mut admin = connect(path)?;
         migrate(&mut admin)?;
+        ensure_audit_file(&mut admin)?;
         let readers = (0..READERS)
             .map(|_| connect(path).map(Mutex::new))
             .collect::<Result<_>>()?;
         let writer = HistoryWriter::open(path)?;
         let audit = connect(path)?;
         audit.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
-        // Wait for the history file's write lock (held by a checkpoint RESTART or the
-        // verification writer) in short steps: SQLite's default busy handler sleeps up to
-        // 100 ms at a time, which every view waiting behind this append would pay.
+        // Wait for the audit file's write lock (held by another central process, or by a
+        // rare RESTART of a long WAL) in short steps: SQLite's default busy handler sleeps
+        // up to 100 ms at a time, which every view waiting behind this append would pay.
         audit.busy_handler(Some(|n: i32| {
             std::thread::sleep(std::time::Duration::from_micros(250));
             n < 40_000
@@ -928,6 +1017,11 @@ impl HistoryWriter {
 /// unconditionally every 5 s this cost about a tenth of a check's CPU.
 fn spawn_checkpointer(path: PathBuf, stop: Arc<AtomicBool>) -> Result<()> {
     let conn = connect(&path)?;
+    let audit_wal = {
+        let mut p = audit_path(&path).into_os_string();
+        p.push("-wal");
+        PathBuf::from(p)
+    };
     let wal = {
         let mut p = path.clone().into_os_string();
         p.push("-wal");
@@ -961,6 +1055,17 @@ fn spawn_checkpointer(path: PathBuf, stop: Arc<AtomicBool>) -> Result<()> {
                     conn.execute_batch(&format!("PRAGMA history.wal_checkpoint({mode});"))
                 {
                     tracing::warn!(error = %e, "history checkpoint failed");
+                }
+                // The audit WAL: passive (never in the audit writer's way); the writer's
+                // next transaction starts the log again once everything is copied. Only a
+                // WAL that still grows past the bound is restarted.
+                let long = std::fs::metadata(&audit_wal)
+                    .map(|m| m.len() > AUDIT_WAL_RESTART_BYTES)
+                    .unwrap_or(false);
+                let mode = if long { "RESTART" } else { "PASSIVE" };
+                if let Err(e) = conn.execute_batch(&format!("PRAGMA audit.wal_checkpoint({mode});"))
+                {
+                    tracing::warn!(error = %e, "audit checkpoint failed");
                 }
             }
         })

@@ -210,6 +210,7 @@ function done(s) {
     s.alert ? el("div", { id: s.grace ? "done-grace" : "done-alert", class: "alert" + (s.grace ? " grace" : "") }, s.alert) : null,
     s.grace ? el("p", { class: "note" }, "電子証明書の有効期限切れのため、今回はお薬情報等の提供の同意はできません。") : null,
     el("p", { class: "note" }, "高額療養費制度を利用する方は、受付窓口にお申し出ください。"),
+    el("p", { class: "note" }, el("a", { id: "done-patient", href: "/patient" }, "ご自身のお薬・健診の情報と閲覧履歴を見る")),
     el("div", { class: "buttons" }, el("button", { id: "done-end", class: "big", onclick: finish }, "終了")));
   timer = setTimeout(start, 30000);
 }

@@ -4,8 +4,10 @@
 //! Messages: `OQSsiquc01` (single check by insurance-card data; answered through the
 //! relay, so the system-failure mode applies), `OQSmuquc01` / `OQSmuquc02` (bulk check:
 //! upload → `ReceptionNumber`, then results, `SegmentOfResult` 2 while central is still
-//! processing) and `OQSsiimm01` (照会番号 registration), the last three validated here and
-//! forwarded to central as they are.
+//! processing), `OQSsiimm01` (照会番号 registration) and the medical-information requests
+//! `YZKsiquc01` / `TKKsiquc01` (answered only under a valid consent or a declared disaster,
+//! otherwise with the refusal result), the last five validated here and forwarded to
+//! central as they are (see [`crate::relay::FORWARDED`]).
 //!
 //! Rules this module keeps (`shared/reference/ons-interface.md` §1):
 //! - A request `{PREFIX}req_{id}.xml` is answered by `{PREFIX}res_{id}.xml` in `res/`, and
@@ -213,7 +215,7 @@ impl FileInterface {
                     name,
                     &bytes,
                     "ONS1010",
-                    "この種類の要求ファイルには対応していません（OQSsiquc01, OQSmuquc01, OQSmuquc02, OQSsiimm01）。".into(),
+                    "この種類の要求ファイルには対応していません（OQSsiquc01, OQSmuquc01, OQSmuquc02, OQSsiimm01, YZKsiquc01, TKKsiquc01）。".into(),
                 )
                 .map(Some);
         }

@@ -21,6 +21,7 @@ pub mod kiosk;
 pub mod link;
 pub mod local;
 pub mod outage;
+pub mod patient;
 pub mod reader;
 pub mod relay;
 pub mod rest;
@@ -131,6 +132,7 @@ pub fn router(t: Arc<Terminal>) -> Router {
         .route("/kiosk/api/session", post(kiosk::place))
         .route("/kiosk/api/session/{id}", post(kiosk::act))
         .route("/kiosk/api/session/{id}/end", post(kiosk::end))
+        .route("/patient", get(patient::show_form).post(patient::view))
         .route("/reader", get(reader::page))
         .route(
             "/reader/api/settings",

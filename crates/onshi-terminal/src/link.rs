@@ -221,6 +221,33 @@ impl CentralLink {
         Err(last.unwrap_or_else(|| LinkError::Unreachable("no connection".into())))
     }
 
+    /// The patient's own view (`/oqs/v1/patient/self`): the (PIN-unlocked) card signs
+    /// central's nonce. Answers central's status and JSON body.
+    pub async fn patient_view<C: Card + Send>(
+        &self,
+        card: &mut C,
+    ) -> Result<(u16, serde_json::Value), LinkError> {
+        let mut last = None;
+        for _ in 0..2 {
+            let mut guard = self.connection().await?;
+            let Some(conn) = guard.as_mut() else { break };
+            match signed_post(conn, card, IdentityMethod::Pin, "/oqs/v1/patient/self").await {
+                Ok(reply) => {
+                    let v = serde_json::from_slice(&reply.body).map_err(|e| {
+                        LinkError::Answer(format!("patient view: HTTP {}: {e}", reply.status))
+                    })?;
+                    return Ok((reply.status.as_u16(), v));
+                }
+                Err(LinkError::Unreachable(e)) => {
+                    *guard = None;
+                    last = Some(LinkError::Unreachable(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| LinkError::Unreachable("no connection".into())))
+    }
+
     /// 初回登録 of the (unlocked) card.
     pub async fn card_register<C: Card + Send>(
         &self,

@@ -20,8 +20,9 @@ pub struct Forwarded {
     pub validate: fn(&[u8]) -> Result<(), onshi_wire::WireError>,
 }
 
-/// Bulk check (upload, results) and 照会番号 registration. Nothing can answer them while
-/// central is down.
+/// Bulk check (upload, results), 照会番号 registration and the medical-information
+/// requests (薬剤情報 `YZKsiquc01`, 特定健診情報 `TKKsiquc01`: central decides on consent and
+/// answers the result or the refusal). Nothing can answer them while central is down.
 pub const FORWARDED: &[Forwarded] = &[
     Forwarded {
         message: "OQSmuquc01",
@@ -39,6 +40,16 @@ pub const FORWARDED: &[Forwarded] = &[
         message: "OQSsiimm01",
         path: "/oqs/v1/reference-number",
         validate: |b| onshi_wire::siimm::Request::decode_xml(b, &Limits::default()).map(|_| ()),
+    },
+    Forwarded {
+        message: "YZKsiquc01",
+        path: "/oqs/v1/medical/file/YZKsiquc01",
+        validate: |b| onshi_wire::medinfo::Request::decode_xml(b, &Limits::default()).map(|_| ()),
+    },
+    Forwarded {
+        message: "TKKsiquc01",
+        path: "/oqs/v1/medical/file/TKKsiquc01",
+        validate: |b| onshi_wire::medinfo::Request::decode_xml(b, &Limits::default()).map(|_| ()),
     },
 ];
 

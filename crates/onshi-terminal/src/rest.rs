@@ -8,6 +8,8 @@
 //! | `/api/v1/OQSmuquc01` | `OQSmuquc01req` | `OQSmuquc01res` (ReceptionNumber) |
 //! | `/api/v1/OQSmuquc02` | `OQSmuquc02req` | `OQSmuquc02res` (SegmentOfResult 2 while processing) |
 //! | `/api/v1/OQSsiimm01` | `OQSsiimm01req` | `OQSsiimm01res` |
+//! | `/api/v1/YZKsiquc01` | `YZKsiquc01req` (FileCategory 2 or 4) | `YZKsiquc01res` (XML), or the refusal (`ResultCode` 2) |
+//! | `/api/v1/TKKsiquc01` | `TKKsiquc01req` (FileCategory 2) | `TKKsiquc01res` (XML), or the refusal |
 //!
 //! Single checks go through the terminal's [`Relay`], so the system-failure mode applies:
 //! a provisional answer carries `x-onshi-provisional: 1` and `x-onshi-reconciled`, the
@@ -65,7 +67,7 @@ async fn message(
             StatusCode::NOT_FOUND,
             "ONS1010",
             format!(
-                "{message} には対応していません（OQSsiquc01, OQSmuquc01, OQSmuquc02, OQSsiimm01）。"
+                "{message} には対応していません（OQSsiquc01, OQSmuquc01, OQSmuquc02, OQSsiimm01, YZKsiquc01, TKKsiquc01）。"
             ),
             Format::Xml(Encoding::Utf8),
         );

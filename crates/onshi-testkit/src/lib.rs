@@ -307,7 +307,8 @@ impl TestApp {
     }
 
     /// Runs SQL behind central's back on the part of the database that holds the history
-    /// and the audit trail (the history file on SQLite), as someone tampering would.
+    /// and the audit trail (on SQLite the history file, with the audit file attached as
+    /// `audit`: unqualified `audit_log` is the audit file's), as someone tampering would.
     pub async fn execute_history_sql(&self, sql: &str) -> anyhow::Result<()> {
         match &self.pg {
             Some(db) => {
@@ -319,6 +320,12 @@ impl TestApp {
             None => {
                 let history = onshi_store::sqlite_history_path(&self.data.database());
                 let conn = rusqlite::Connection::open(history)?;
+                conn.execute(
+                    "ATTACH DATABASE $1 AS audit",
+                    [onshi_store::sqlite_audit_path(&self.data.database())
+                        .to_string_lossy()
+                        .into_owned()],
+                )?;
                 conn.execute_batch(sql)?;
             }
         }

@@ -45,6 +45,7 @@ pub(crate) mod record;
 #[macro_use]
 pub(crate) mod envelope;
 pub mod insurer;
+pub mod medinfo;
 pub mod muquc;
 pub mod siimm;
 pub mod siquc01;
