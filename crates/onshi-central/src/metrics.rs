@@ -10,6 +10,11 @@
 //! - `onshi_history_pending`: writes waiting for the group commit (the queue depth);
 //!   `onshi_db_connections`, `onshi_db_connections_in_use`, `onshi_db_pool_waiting`: the
 //!   database pool.
+//! - With a read replica (`onshi central serve --replica`): `onshi_replica_reads_total
+//!   {target,reason}` (routed reads of qualification data: `replica`/`within_bound`, or
+//!   `primary` with `stale`, `replica_down` or `replica_error`), `onshi_replica_staleness_seconds`
+//!   (how stale the replica may be now, `+Inf` when unknown), `onshi_replica_max_staleness_seconds`,
+//!   `onshi_replica_lag_bytes` and `onshi_replica_up`.
 //!
 //! Handlers label their answer by adding a [`CheckResult`] extension to the response
 //! (`server::render` does it for every check-shaped answer).
@@ -84,6 +89,7 @@ pub struct Metrics {
     requests: Family<(String, u16), AtomicU64>,
     durations: Family<String, Histogram>,
     checks: Family<(&'static str, String), AtomicU64>,
+    read_routing: std::sync::OnceLock<Arc<onshi_store::ReadRouting>>,
 }
 
 fn method_of(route: &str) -> Option<&'static str> {
@@ -97,6 +103,11 @@ fn method_of(route: &str) -> Option<&'static str> {
 }
 
 impl Metrics {
+    /// Reports the store's read routing too (a store with a replica).
+    pub fn watch_read_routing(&self, routing: Arc<onshi_store::ReadRouting>) {
+        let _ = self.read_routing.set(routing);
+    }
+
     fn record(&self, route: &str, status: u16, seconds: f64, result: Option<&CheckResult>) {
         self.requests
             .get(&(route.to_string(), status))
@@ -199,8 +210,66 @@ impl Metrics {
                 let _ = writeln!(out, "{name} {value}");
             }
         }
+        if let Some(r) = self.read_routing.get() {
+            render_read_routing(&mut out, &r.snapshot());
+        }
         out
     }
+}
+
+fn render_read_routing(out: &mut String, r: &onshi_store::ReadRoutingSnapshot) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "# HELP onshi_replica_reads_total Reads of qualification data by where they went and why."
+    );
+    let _ = writeln!(out, "# TYPE onshi_replica_reads_total counter");
+    for (target, reason, n) in [
+        ("replica", "within_bound", r.replica_reads),
+        ("primary", "stale", r.primary_reads_stale),
+        ("primary", "replica_down", r.primary_reads_down),
+        ("primary", "replica_error", r.primary_reads_error),
+    ] {
+        let _ = writeln!(
+            out,
+            "onshi_replica_reads_total{{target=\"{target}\",reason=\"{reason}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP onshi_replica_staleness_seconds How stale the replica may be now (measured; +Inf when unknown)."
+    );
+    let _ = writeln!(out, "# TYPE onshi_replica_staleness_seconds gauge");
+    match r.staleness {
+        Some(s) => {
+            let _ = writeln!(out, "onshi_replica_staleness_seconds {}", s.as_secs_f64());
+        }
+        None => {
+            let _ = writeln!(out, "onshi_replica_staleness_seconds +Inf");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP onshi_replica_max_staleness_seconds Reads go to the replica only within this bound."
+    );
+    let _ = writeln!(out, "# TYPE onshi_replica_max_staleness_seconds gauge");
+    let _ = writeln!(
+        out,
+        "onshi_replica_max_staleness_seconds {}",
+        r.max_staleness.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP onshi_replica_lag_bytes WAL the replica had not replayed at the last measurement (-1 unknown)."
+    );
+    let _ = writeln!(out, "# TYPE onshi_replica_lag_bytes gauge");
+    let _ = writeln!(out, "onshi_replica_lag_bytes {}", r.lag_bytes);
+    let _ = writeln!(
+        out,
+        "# HELP onshi_replica_up Whether the last measurement of the replica succeeded."
+    );
+    let _ = writeln!(out, "# TYPE onshi_replica_up gauge");
+    let _ = writeln!(out, "onshi_replica_up {}", u8::from(r.replica_up));
 }
 
 /// The middleware: times every request and counts it by route, status and check result,

@@ -166,6 +166,19 @@ impl ReferenceUse {
     }
 }
 
+/// Request ids must be unique across every central process on one database (a consent
+/// is keyed by its check's request id): the start instant (ms) and 32 random bits, so
+/// processes started in the same millisecond (or under a fixed test clock) differ.
+fn request_id_prefix(start_micros: i64) -> std::io::Result<String> {
+    let mut r = [0u8; 4];
+    aws_lc_rs::rand::fill(&mut r).map_err(|_| std::io::Error::other("random"))?;
+    Ok(format!(
+        "{:x}{:08x}",
+        start_micros / 1000,
+        u32::from_le_bytes(r)
+    ))
+}
+
 pub(crate) struct RequestIds {
     prefix: String,
     counter: AtomicU64,
@@ -198,7 +211,7 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
         clock: cfg.clock,
         limits: Arc::new(cfg.limits),
         request_ids: Arc::new(RequestIds {
-            prefix: format!("{:x}", start / 1000),
+            prefix: request_id_prefix(start)?,
             counter: AtomicU64::new(0),
         }),
         facilities: Arc::new(FacilityCache::default()),
@@ -230,6 +243,9 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
         state.store.clone(),
         state.clock.clone(),
     ));
+    if let Some(routing) = state.store.read_routing() {
+        metrics.watch_read_routing(routing);
+    }
     let pending = crate::bulk::unfinished(&state).await;
     tokio::spawn(crate::bulk::resume(state.clone(), pending));
     let app = router(state);

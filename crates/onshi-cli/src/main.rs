@@ -196,6 +196,14 @@ enum CentralCommand {
         /// the operator's network (over mTLS they are on the main port too).
         #[arg(long)]
         metrics: Option<SocketAddr>,
+        /// A streaming replica of the PostgreSQL `--database` (postgres://…, same
+        /// database name): qualification lookups read from it while its measured lag
+        /// is within --max-staleness-ms, else from the primary (docs/scale-out.md).
+        #[arg(long, env = "ONSHI_REPLICA_URL", requires = "database")]
+        replica: Option<String>,
+        /// The bound on the replica's staleness, milliseconds.
+        #[arg(long, default_value_t = 500, requires = "replica")]
+        max_staleness_ms: u64,
     },
 }
 
@@ -253,11 +261,17 @@ async fn run(cli: Cli) -> Result<()> {
                     database,
                     listen,
                     metrics,
+                    replica,
+                    max_staleness_ms,
                     ..
                 },
         } => {
             let dir = DataDir::new(data);
-            let store = open_store(&dir, database.as_deref()).await?;
+            let replica = replica.map(|url| onshi_store::ReplicaOptions {
+                url,
+                max_staleness: std::time::Duration::from_millis(max_staleness_ms),
+            });
+            let store = open_store_with(&dir, database.as_deref(), replica).await?;
             let central = start_central(&dir, store.clone(), listen).await?;
             eprintln!("central: https://{} (mTLS)", central.addr);
             if let Some(at) = metrics {
@@ -433,11 +447,19 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn open_store(dir: &DataDir, database: Option<&str>) -> Result<Store> {
+    open_store_with(dir, database, None).await
+}
+
+async fn open_store_with(
+    dir: &DataDir,
+    database: Option<&str>,
+    replica: Option<onshi_store::ReplicaOptions>,
+) -> Result<Store> {
     let url = match database {
         Some(u) => u.to_string(),
         None => dir.database().to_string_lossy().into_owned(),
     };
-    Store::open(&url)
+    Store::open_with(&url, replica)
         .await
         .with_context(|| format!("open database {url}"))
 }

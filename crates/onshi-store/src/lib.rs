@@ -18,6 +18,7 @@ pub mod insurer;
 pub mod medical;
 mod migrate;
 mod pg;
+pub mod replica;
 pub mod rows;
 pub mod scale;
 pub(crate) mod sqlite;
@@ -37,6 +38,7 @@ pub use medical::{
     ProcedureRecord,
 };
 pub use migrate::MIGRATION_NAMES;
+pub use replica::{ReadRouting, ReadRoutingSnapshot, ReplicaOptions};
 pub use sqlite::audit_path as sqlite_audit_path;
 pub use sqlite::history_path as sqlite_history_path;
 
@@ -50,6 +52,8 @@ pub enum StoreError {
     Pool(String),
     #[error("invalid database URL {0:?}: use a file path, sqlite://PATH or postgres://…")]
     Url(String),
+    #[error("replica {0:?}: reading from a replica needs a PostgreSQL primary")]
+    ReplicaWithoutPostgres(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
     #[error("the history writer has stopped")]
@@ -252,8 +256,21 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `url`: a file path,
     /// `sqlite://PATH`, or `postgres://…` / `postgresql://…`.
     pub async fn open(url: &str) -> Result<Store> {
-        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres(pg::PgStore::open(url).await?)
+        Store::open_with(url, None).await
+    }
+
+    /// [`Store::open`], reading qualification data from a streaming replica of the
+    /// PostgreSQL primary `url` while it is within `replica.max_staleness` (see
+    /// [`replica`]). Starts even if the replica is unreachable.
+    pub async fn open_with(url: &str, replica: Option<ReplicaOptions>) -> Result<Store> {
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if let Some(r) = &replica
+            && !postgres
+        {
+            return Err(StoreError::ReplicaWithoutPostgres(r.url.clone()));
+        }
+        let backend = if postgres {
+            Backend::Postgres(pg::PgStore::open(url, replica.as_ref()).await?)
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
             if path.is_empty() {
@@ -295,6 +312,14 @@ impl Store {
                     pending_writes,
                 }
             }
+        }
+    }
+
+    /// Where reads of qualification data went, when reading from a replica.
+    pub fn read_routing(&self) -> Option<std::sync::Arc<ReadRouting>> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => p.read_routing(),
         }
     }
 

@@ -30,6 +30,8 @@ type WriteJob = (WriteOp, oneshot::Sender<Result<bool>>);
 pub(crate) struct PgStore {
     pool: Pool,
     writer: mpsc::UnboundedSender<WriteJob>,
+    /// A streaming replica for the reads that may use one ([`PgStore::read`]).
+    reads: Option<std::sync::Arc<crate::replica::ReadRouter>>,
 }
 
 const INSERT_VERIFICATIONS: &str = "INSERT INTO verification (request_id, facility_code, checked_at, confirmation_date, \
@@ -40,12 +42,15 @@ const INSERT_VERIFICATIONS: &str = "INSERT INTO verification (request_id, facili
      $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[], \
      $17::text[], $18::text[], $19::text[], $20::text[])";
 
-fn pool_err(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn pool_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Pool(e.to_string())
 }
 
 impl PgStore {
-    pub(crate) async fn open(url: &str) -> Result<Self> {
+    pub(crate) async fn open(
+        url: &str,
+        replica: Option<&crate::replica::ReplicaOptions>,
+    ) -> Result<Self> {
         let config =
             tokio_postgres::Config::from_str(url).map_err(|_| StoreError::Url(url.into()))?;
         let manager = Manager::from_config(
@@ -63,9 +68,17 @@ impl PgStore {
             let mut client = pool.get().await.map_err(pool_err)?;
             migrate(&mut client).await?;
         }
+        let reads = match replica {
+            Some(r) => Some(crate::replica::ReadRouter::start(&config, r)?),
+            None => None,
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(writer(config, rx));
-        Ok(PgStore { pool, writer: tx })
+        Ok(PgStore {
+            pool,
+            writer: tx,
+            reads,
+        })
     }
 
     pub(crate) fn pool_status(&self) -> deadpool_postgres::Status {
@@ -74,6 +87,27 @@ impl PgStore {
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_err)
+    }
+
+    /// Runs a read of qualification data on the replica when it is within its bound on
+    /// staleness, else (or if it fails there) on the primary.
+    /// (The connection is handed over by value: a closure over a borrowed one would make
+    /// the callers' futures not provably `Send`.)
+    async fn read<T, F, Fut>(&self, read: F) -> Result<T>
+    where
+        F: Fn(deadpool_postgres::Object) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        if let Some(router) = &self.reads
+            && let Some(v) = router.try_read(&read).await
+        {
+            return Ok(v);
+        }
+        read(self.client().await?).await
+    }
+
+    pub(crate) fn read_routing(&self) -> Option<std::sync::Arc<crate::replica::ReadRouting>> {
+        self.reads.as_ref().map(|r| r.routing.clone())
     }
 
     pub(crate) async fn upsert_insurers(&self, insurers: &[Insurer]) -> Result<()> {
@@ -241,7 +275,14 @@ impl PgStore {
     }
 
     pub(crate) async fn find_by_card(&self, q: &CardQuery) -> Result<Vec<QualificationRecord>> {
-        let client = self.client().await?;
+        self.read(|client| async move { Self::find_by_card_on(&client, q).await })
+            .await
+    }
+
+    async fn find_by_card_on(
+        client: &deadpool_postgres::Object,
+        q: &CardQuery,
+    ) -> Result<Vec<QualificationRecord>> {
         let stmt = client.prepare_cached(rows::FIND_BY_CARD).await?;
         let birthdate = q.birthdate.to_wire();
         let has_branch = i64::from(q.branch.is_some());
@@ -417,27 +458,23 @@ impl PgStore {
     }
 
     pub(crate) async fn find_by_person(&self, person_id: i64) -> Result<Vec<QualificationRecord>> {
-        let found = self
-            .query_all(
-                rows::FIND_BY_PERSON,
-                &[&person_id],
-                rows::qualification_record,
-            )
-            .await?;
-        let mut out = Vec::with_capacity(found.len());
-        for (mut rec, has_specific) in found {
-            if has_specific {
-                rec.specific_diseases = self
-                    .query_all(
-                        rows::SPECIFIC_FOR,
-                        &[&rec.qualification.id],
-                        rows::specific_disease,
-                    )
-                    .await?;
+        self.read(|client| async move {
+            let stmt = client.prepare_cached(rows::FIND_BY_PERSON).await?;
+            let found = client.query(&stmt, &[&person_id]).await?;
+            let mut out = Vec::with_capacity(found.len());
+            for r in &found {
+                let (mut rec, has_specific) = rows::qualification_record(r)?;
+                if has_specific {
+                    let stmt = client.prepare_cached(rows::SPECIFIC_FOR).await?;
+                    for r in client.query(&stmt, &[&rec.qualification.id]).await? {
+                        rec.specific_diseases.push(rows::specific_disease(&r)?);
+                    }
+                }
+                out.push(rec);
             }
-            out.push(rec);
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 
     pub(crate) async fn used_physical_card_at(
@@ -490,7 +527,14 @@ impl PgStore {
         &self,
         queries: &[CardQuery],
     ) -> Result<Vec<Vec<QualificationRecord>>> {
-        let client = self.client().await?;
+        self.read(|client| async move { Self::find_by_cards_on(&client, queries).await })
+            .await
+    }
+
+    async fn find_by_cards_on(
+        client: &deadpool_postgres::Object,
+        queries: &[CardQuery],
+    ) -> Result<Vec<Vec<QualificationRecord>>> {
         let stmt = client.prepare_cached(rows::FIND_BY_CARDS_PG).await?;
         let index: Vec<i64> = (0..queries.len() as i64).collect();
         let ins: Vec<&str> = queries.iter().map(|q| q.insurer_number.as_str()).collect();

@@ -8,6 +8,7 @@
 //! the whole suite once per backend.
 
 pub mod browser;
+pub mod pgcluster;
 
 use anyhow::Context;
 use onshi_central::client::{CentralClient, Connection};
@@ -71,6 +72,16 @@ pub async fn spawn_app_on(opts: Options, pg_admin_url: Option<&str>) -> anyhow::
     try_spawn(opts, Some(pg_admin_url)).await
 }
 
+/// Another central on a test app's data directory (certificates, card CA) with `store`,
+/// e.g. the same database opened with a read replica.
+pub async fn start_central_on(
+    data: &DataDir,
+    store: &Store,
+    clock: &Arc<FixedClock>,
+) -> anyhow::Result<RunningCentral> {
+    start_central(data, store, clock).await
+}
+
 async fn start_central(
     data: &DataDir,
     store: &Store,
@@ -127,6 +138,14 @@ fn central_config(
 }
 
 impl TestApp {
+    /// The database central uses: its PostgreSQL URL, or the SQLite file's path.
+    pub fn database_url(&self) -> String {
+        match &self.pg {
+            Some(db) => db.url.clone(),
+            None => self.data.database().to_string_lossy().into_owned(),
+        }
+    }
+
     /// The demo clinic (first facility).
     pub fn clinic(&self) -> &Facility {
         &self.facilities[0]
