@@ -50,6 +50,42 @@ async fn a_stopped_load_resumes_without_duplicates_and_counts_are_exact() {
         .sum();
     assert_eq!(full.progress.rows, total_rows);
 
+    // Sparse histories (every 7th person) are found by seeking, not by probing each id.
+    let since = onshi_core::Ymd::from_ymd(2000, 1, 1).unwrap();
+    let first_with = reference
+        .store
+        .next_person_with_drugs(1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first_with % 7, 0, "{first_with}");
+    assert!(
+        !reference
+            .store
+            .drugs(first_with, since)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for id in 1..first_with {
+        assert!(reference.store.drugs(id, since).await.unwrap().is_empty());
+    }
+    let next = reference
+        .store
+        .next_person_with_drugs(first_with + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next > first_with && next % 7 == 0, "{next}");
+    assert_eq!(
+        reference
+            .store
+            .next_person_with_drugs(i64::MAX / 2)
+            .await
+            .unwrap(),
+        None
+    );
+
     // The same load, "killed" after one chunk, then after one more, then run to the end.
     let db = test_db().await;
     let mut opts = options(people);

@@ -13,7 +13,7 @@
 use anyhow::{Context, Result, bail};
 use onshi_central::client::CentralClient;
 use onshi_core::ids::MedicalInstitutionCode;
-use onshi_core::{Clock, SystemClock, Ymd};
+use onshi_core::{Clock, SystemClock};
 use onshi_store::{ConsentRecord, CountedTable, Store};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -54,15 +54,20 @@ pub async fn prepare(
         bail!("no people in the database");
     }
     let now = SystemClock.now();
-    let since = Ymd::from_ymd(2000, 1, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let step = (people / (count as i64 * 2).max(1)).max(1);
-    let mut ids = Vec::with_capacity(count);
-    let mut id = 1;
-    while ids.len() < count && id <= people {
-        if !store.drugs(id, since).await?.is_empty() {
-            ids.push(id);
+    // One index seek per wanted patient, from evenly spread starting ids: finds people with
+    // histories however sparse they are (`synth --medical-every N`).
+    let step = (people / count.max(1) as i64).max(1);
+    let mut ids: Vec<i64> = Vec::with_capacity(count);
+    let mut from = 1;
+    while ids.len() < count && from <= people {
+        match store.next_person_with_drugs(from).await? {
+            Some(id) if ids.last() != Some(&id) => {
+                ids.push(id);
+                from = (from + step).max(id + 1);
+            }
+            Some(_) => from += step,
+            None => break,
         }
-        id += step;
     }
     let stamp = now.unix_micros();
     for (n, person) in ids.iter().enumerate() {
