@@ -54,6 +54,8 @@ pub(crate) struct CardService {
     ca_der: Vec<u8>,
     clock: Arc<dyn Clock>,
     current: RwLock<Current>,
+    /// Held by the one request rebuilding the CRL.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 struct Current {
@@ -94,6 +96,7 @@ impl CardService {
             ca_der,
             clock,
             current: RwLock::new(current),
+            rebuilding: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -163,7 +166,16 @@ impl CardService {
             }
             Err(_) => true,
         };
-        if stale {
+        // One rebuild at a time: the others keep answering with the CRL in hand (built at
+        // most a refresh period ago, valid for two) instead of each running the same query
+        // (session 4's mixed run: hundreds of concurrent rebuilds stalled everything for
+        // seconds every 30 s).
+        let rebuilding = if stale {
+            self.rebuilding.try_lock().ok()
+        } else {
+            None
+        };
+        if rebuilding.is_some() {
             match build(store, &self.ca, &self.ca_der, now).await {
                 Ok(fresh) => {
                     let out = (fresh.verifier.clone(), fresh.crl_der.clone());

@@ -20,6 +20,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0006_medical",
     "0007_insurer",
     "0008_scale",
+    "0009_revoked_cards",
 ];
 
 pub(crate) const SQLITE: &[SqliteMigration] = &[
@@ -71,6 +72,11 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
         main: include_str!("../migrations/sqlite/0008_scale.sql"),
         history: Some(include_str!("../migrations/sqlite/0008_scale.history.sql")),
     },
+    SqliteMigration {
+        name: "0009_revoked_cards",
+        main: include_str!("../migrations/sqlite/0009_revoked_cards.sql"),
+        history: None,
+    },
 ];
 
 pub(crate) const POSTGRES: &[(&str, &str)] = &[
@@ -105,6 +111,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0008_scale",
         include_str!("../migrations/postgres/0008_scale.sql"),
+    ),
+    (
+        "0009_revoked_cards",
+        include_str!("../migrations/postgres/0009_revoked_cards.sql"),
     ),
 ];
 
