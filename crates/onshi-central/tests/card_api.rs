@@ -179,7 +179,13 @@ async fn revoked_unknown_and_unregistered_cards_are_refused() {
 
     // A certificate from a CA central does not know.
     let rogue = onshi_pki::new_card_ca("rogue card CA").unwrap();
-    let now = time::OffsetDateTime::now_utc();
+    // Dated from the app's (fixed) clock, not the real one: from the real clock the
+    // certificate is "not yet valid" once the real date is 10 days past the test date,
+    // which answered ONS4015 instead of ONS4011 from 2026-12-03 on.
+    let now = time::OffsetDateTime::from_unix_timestamp(
+        onshi_testkit::test_now().unix_micros() / 1_000_000,
+    )
+    .unwrap();
     let issued = onshi_pki::issue_auth_certificate(
         &rogue,
         CertProfile::Card,
