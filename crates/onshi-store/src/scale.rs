@@ -339,6 +339,7 @@ impl Store {
                 blocking(move || {
                     let conn = s.admin();
                     conn.execute_batch("ANALYZE main; PRAGMA optimize;")?;
+                    crate::sqlite::forget_stat4_samples(&conn)?;
                     conn.execute(DONE, [at])?;
                     Ok(Vec::new())
                 })
