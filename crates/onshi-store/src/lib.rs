@@ -283,8 +283,12 @@ impl Store {
                     .map_err(|e| StoreError::Join(e.to_string()))??,
             )
         };
+        // The audit group-commit writer serves PostgreSQL only; SQLite appends in place
+        // (see `Store::record_audit`).
         let (audit, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(medical::audit_writer(backend.clone(), rx));
+        if let Backend::Postgres(p) = &backend {
+            tokio::spawn(medical::audit_writer(p.clone(), rx));
+        }
         Ok(Store {
             backend,
             audit,

@@ -11,7 +11,7 @@ use crate::audit::{self, AuditEntry, AuditRow};
 use crate::pg::{CopyBuf, PgStore, copy};
 use crate::rows::{Cols, Row};
 use crate::sqlite::SqliteStore;
-use crate::{Backend, ConsentRecord, Result, Store, StoreError, blocking};
+use crate::{Backend, ConsentRecord, Result, Store, StoreError};
 use onshi_core::date::{JstDateTime, Ymd};
 use onshi_core::ids::MedicalInstitutionCode;
 use onshi_core::medical::{
@@ -614,7 +614,7 @@ pub(crate) type AuditJob = (AuditEntry, oneshot::Sender<Result<i64>>);
 const MAX_AUDIT_GROUP: usize = 1024;
 
 pub(crate) async fn audit_writer(
-    backend: Backend,
+    pg: PgStore,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<AuditJob>,
 ) {
     while let Some(first) = rx.recv().await {
@@ -626,23 +626,21 @@ pub(crate) async fn audit_writer(
             }
         }
         let (entries, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-        let result = match &backend {
-            Backend::Sqlite(s) => {
-                let s = s.clone();
-                blocking(move || s.append_audit(&entries)).await
-            }
-            Backend::Postgres(p) => p.append_audit(&entries).await,
-        };
+        let result = pg.append_audit(&entries).await;
         for (i, reply) in replies.into_iter().enumerate() {
-            let r = match &result {
-                Ok(seqs) => seqs
-                    .get(i)
-                    .copied()
-                    .ok_or_else(|| StoreError::Corrupt("audit row not appended".into())),
-                Err(e) => Err(StoreError::Corrupt(format!("audit not recorded: {e}"))),
-            };
-            let _ = reply.send(r);
+            let _ = reply.send(appended(&result, i));
         }
+    }
+}
+
+/// The sequence number of the `i`-th row of an append, or why it has none.
+fn appended(result: &Result<Vec<i64>>, i: usize) -> Result<i64> {
+    match result {
+        Ok(seqs) => seqs
+            .get(i)
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt("audit row not appended".into())),
+        Err(e) => Err(StoreError::Corrupt(format!("audit not recorded: {e}"))),
     }
 }
 
@@ -851,12 +849,7 @@ impl Store {
     /// transaction (group commit: each commit there waits for a WAL flush).
     pub async fn record_audit(&self, entry: AuditEntry) -> Result<i64> {
         if let Backend::Sqlite(s) = &self.backend {
-            return s
-                .append_audit(std::slice::from_ref(&entry))
-                .map_err(|e| StoreError::Corrupt(format!("audit not recorded: {e}")))?
-                .first()
-                .copied()
-                .ok_or_else(|| StoreError::Corrupt("audit row not appended".into()));
+            return appended(&s.append_audit(std::slice::from_ref(&entry)), 0);
         }
         let (tx, rx) = oneshot::channel();
         self.audit
