@@ -194,8 +194,10 @@ impl ReadRouter {
         primary: &tokio_postgres::Config,
         opts: &ReplicaOptions,
     ) -> Result<Arc<ReadRouter>> {
-        let mut replica = tokio_postgres::Config::from_str(&opts.url)
-            .map_err(|_| StoreError::Url(opts.url.clone()))?;
+        let mut replica = crate::pg::with_session_options(
+            tokio_postgres::Config::from_str(&opts.url)
+                .map_err(|_| StoreError::Url(opts.url.clone()))?,
+        );
         replica.connect_timeout(CONNECT_TIMEOUT);
         let manager = Manager::from_config(
             replica.clone(),
