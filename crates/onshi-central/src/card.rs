@@ -56,6 +56,7 @@ pub(crate) struct CardService {
     current: RwLock<Current>,
     /// Held by the one request rebuilding the CRL.
     rebuilding: tokio::sync::Mutex<()>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 struct Current {
@@ -78,6 +79,7 @@ impl CardService {
         store: &Store,
         ca: CertAndKey,
         clock: Arc<dyn Clock>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Self, String> {
         let mut fresh = [0u8; 32];
         SystemRandom::new()
@@ -97,6 +99,7 @@ impl CardService {
             clock,
             current: RwLock::new(current),
             rebuilding: tokio::sync::Mutex::new(()),
+            metrics,
         })
     }
 
@@ -178,6 +181,7 @@ impl CardService {
         if rebuilding.is_some() {
             match build(store, &self.ca, &self.ca_der, now).await {
                 Ok(fresh) => {
+                    self.metrics.card_crl_rebuilt();
                     let out = (fresh.verifier.clone(), fresh.crl_der.clone());
                     if let Ok(mut c) = self.current.write() {
                         *c = fresh;

@@ -90,6 +90,9 @@ pub struct Metrics {
     durations: Family<String, Histogram>,
     checks: Family<(&'static str, String), AtomicU64>,
     read_routing: std::sync::OnceLock<Arc<onshi_store::ReadRouting>>,
+    /// Rebuilds of the card CA's CRL from the database (one per refresh period when all
+    /// goes well; more means the single-flight rebuild is not holding).
+    card_crl_rebuilds: AtomicU64,
 }
 
 fn method_of(route: &str) -> Option<&'static str> {
@@ -106,6 +109,10 @@ impl Metrics {
     /// Reports the store's read routing too (a store with a replica).
     pub fn watch_read_routing(&self, routing: Arc<onshi_store::ReadRouting>) {
         let _ = self.read_routing.set(routing);
+    }
+
+    pub(crate) fn card_crl_rebuilt(&self) {
+        self.card_crl_rebuilds.fetch_add(1, Ordering::Relaxed);
     }
 
     fn record(&self, route: &str, status: u16, seconds: f64, result: Option<&CheckResult>) {
@@ -210,6 +217,16 @@ impl Metrics {
                 let _ = writeln!(out, "{name} {value}");
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP onshi_card_crl_rebuilds_total Rebuilds of the card CA's CRL from the database."
+        );
+        let _ = writeln!(out, "# TYPE onshi_card_crl_rebuilds_total counter");
+        let _ = writeln!(
+            out,
+            "onshi_card_crl_rebuilds_total {}",
+            self.card_crl_rebuilds.load(Ordering::Relaxed)
+        );
         if let Some(r) = self.read_routing.get() {
             render_read_routing(&mut out, &r.snapshot());
         }

@@ -208,9 +208,10 @@ impl RequestIds {
 }
 
 pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let cards = match cfg.card_ca {
         Some(ca) => Some(Arc::new(
-            crate::card::CardService::new(&cfg.store, ca, cfg.clock.clone())
+            crate::card::CardService::new(&cfg.store, ca, cfg.clock.clone(), metrics.clone())
                 .await
                 .map_err(std::io::Error::other)?,
         )),
@@ -229,7 +230,7 @@ pub async fn start(cfg: CentralConfig) -> std::io::Result<RunningCentral> {
         }),
         facilities: Arc::new(FacilityCache::default()),
         cards,
-        metrics: Arc::new(crate::metrics::Metrics::default()),
+        metrics,
         reference_use: Arc::new(ReferenceUse::default()),
     }));
     let insurer_ca_subject = match &cfg.insurer_ca {

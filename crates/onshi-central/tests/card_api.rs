@@ -484,6 +484,61 @@ async fn checkup_consent_is_only_taken_from_age_40() {
     app.stop().await;
 }
 
+/// When the CRL goes stale under load, one request rebuilds it and the others answer with
+/// the one in hand (session 4: every check that saw it stale ran the same scan at once,
+/// seconds of stall every 30 s at 10,000,000 people).
+#[tokio::test]
+async fn a_stale_crl_is_rebuilt_once_however_many_requests_see_it() {
+    let app = spawn_app().await;
+    // Revoked cards make the rebuild's query and signature take a little while.
+    for i in 0..6 {
+        let person = app
+            .person_of(if i % 2 == 0 { "valid" } else { "elderly_70_74" })
+            .await;
+        let (_, card) = app
+            .issue_card(person, CertProfile::Card, days(1000), true)
+            .await;
+        app.store
+            .revoke_card(&card.serial, JstDateTime::from_unix_micros(0))
+            .await
+            .unwrap();
+    }
+    let mut conns = Vec::new();
+    for _ in 0..24 {
+        conns.push(app.clinic_connection().await);
+    }
+    let rebuilds = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("onshi_card_crl_rebuilds_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no rebuild counter in {text}"))
+    };
+    let mut probe = app.clinic_connection().await;
+    let before = rebuilds(&String::from_utf8_lossy(
+        &probe.get("/metrics").await.unwrap().body,
+    ));
+    app.clock.advance_seconds(31);
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            tokio::spawn(async move {
+                let r = c.get("/oqs/v1/card/crl").await.unwrap();
+                (r.status, r.body.len())
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (status, len) = t.await.unwrap();
+        assert_eq!(status, 200);
+        assert!(len > 0);
+    }
+    let after = rebuilds(&String::from_utf8_lossy(
+        &probe.get("/metrics").await.unwrap().body,
+    ));
+    assert_eq!(after - before, 1, "24 requests saw a stale CRL");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_crl_lists_revoked_certificates() {
     let app = spawn_app().await;
