@@ -250,6 +250,57 @@ async fn revoked_unknown_and_unregistered_cards_are_refused() {
     app.stop().await;
 }
 
+/// The same signed body sent on eight connections at once (they land in one group commit
+/// or a few): exactly one is answered, the others are replays.
+#[tokio::test]
+async fn a_nonce_sent_many_times_at_once_is_accepted_once() {
+    let app = spawn_app().await;
+    let person = app.person_of("valid").await;
+    let (path, _) = app
+        .issue_card(person, CertProfile::Card, days(1000), true)
+        .await;
+    let mut card = unlocked(&path, IdentityMethod::Pin);
+    let mut conn = app.clinic_connection().await;
+    let nonce = card_client::nonce(&mut conn).await.unwrap();
+    let body = card_client::signed_body(
+        &mut card,
+        &nonce,
+        IdentityMethod::Pin,
+        &CardConsents::default(),
+        None,
+    )
+    .unwrap();
+    let mut conns = Vec::new();
+    for _ in 0..8 {
+        conns.push(app.clinic_connection().await);
+    }
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let reply = c
+                    .post("/oqs/v1/card/check", "application/json", body)
+                    .await
+                    .unwrap();
+                let res = siquc01::decode_response_json(&reply.body, &Limits::default()).unwrap();
+                (reply.status.as_u16(), error_code(&res).map(str::to_string))
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let accepted = answers.iter().filter(|(s, _)| *s == 200).count();
+    let replays = answers
+        .iter()
+        .filter(|(s, c)| *s == 409 && c.as_deref() == Some("ONS4005"))
+        .count();
+    assert_eq!((accepted, replays), (1, 7), "{answers:?}");
+    app.stop().await;
+}
+
 async fn post_body(app: &TestApp, body: Vec<u8>) -> (u16, siquc01::Response) {
     let mut conn = app.clinic_connection().await;
     let reply = conn

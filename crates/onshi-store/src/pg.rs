@@ -21,7 +21,20 @@ use std::str::FromStr;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
-const POOL_SIZE: usize = 16;
+/// Connections per pool (primary, and replica when there is one) unless
+/// `ONSHI_PG_POOL_SIZE` says otherwise.
+const DEFAULT_POOL_SIZE: usize = 16;
+
+/// The pool size: `ONSHI_PG_POOL_SIZE` when it is a positive number, else
+/// [`DEFAULT_POOL_SIZE`]. (Like vaultwarden's `DATABASE_MAX_CONNS`: the right figure
+/// depends on the server's cores and on how many central processes share it.)
+pub(crate) fn pool_size() -> usize {
+    std::env::var("ONSHI_PG_POOL_SIZE")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(DEFAULT_POOL_SIZE)
+}
 const MAX_GROUP: usize = 1024;
 
 /// Planner settings sent at the start of every session of ours (before any `options` the
@@ -82,7 +95,7 @@ impl PgStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(pool_size())
             .build()
             .map_err(pool_err)?;
         {
@@ -997,14 +1010,49 @@ async fn connect_writer(
     Ok((client, stmt))
 }
 
+/// Nonces of a group consumed with one statement: the ones it inserted come back.
+const INSERT_USED_NONCES: &str = "INSERT INTO used_nonce (nonce, facility_code, expires_at, used_at) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[]) \
+     ON CONFLICT (nonce) DO NOTHING RETURNING nonce";
+
+/// Physical-card uses of a group's fresh card checks, one statement.
+const INSERT_CARD_USES: &str = "INSERT INTO physical_card_use (person_id, facility_code, first_used_at) \
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) \
+     ON CONFLICT (person_id, facility_code) DO NOTHING";
+
+/// One group commit: every card check's nonce in one statement, their physical-card uses
+/// in another, then every history row in one more. (Two statements per card check, one
+/// after the other on the one writer connection, capped checks by card signature at a
+/// few hundred a second on a busy machine: each waited a round trip.)
 async fn write_group(
     client: &mut tokio_postgres::Client,
     stmt: &tokio_postgres::Statement,
     group: &[WriteJob],
 ) -> Result<Vec<bool>> {
     let tx = client.transaction().await?;
+    let nonces: Vec<&crate::UsedNonce> = group
+        .iter()
+        .filter_map(|(op, _)| match op {
+            WriteOp::CardCheck { nonce, .. } => Some(nonce),
+            WriteOp::Verification(_) => None,
+        })
+        .collect();
+    let mut inserted: HashSet<String> = HashSet::new();
+    if !nonces.is_empty() {
+        let values: Vec<&str> = nonces.iter().map(|n| n.nonce.as_str()).collect();
+        let facilities: Vec<&str> = nonces.iter().map(|n| n.facility_code.as_str()).collect();
+        let expires: Vec<i64> = nonces.iter().map(|n| n.expires_at.unix_micros()).collect();
+        let used: Vec<i64> = nonces.iter().map(|n| n.used_at.unix_micros()).collect();
+        for row in tx
+            .query(INSERT_USED_NONCES, &[&values, &facilities, &expires, &used])
+            .await?
+        {
+            inserted.insert(row.try_get(0)?);
+        }
+    }
     let mut outcomes = Vec::with_capacity(group.len());
     let mut records: Vec<&VerificationRecord> = Vec::with_capacity(group.len());
+    let (mut persons, mut facilities, mut ats) = (Vec::new(), Vec::new(), Vec::new());
     for (op, _) in group {
         match op {
             WriteOp::Verification(r) => {
@@ -1016,26 +1064,22 @@ async fn write_group(
                 record,
                 replay,
             } => {
-                let fresh = tx
-                    .execute(
-                        rows::INSERT_USED_NONCE,
-                        &[
-                            &nonce.nonce,
-                            &nonce.facility_code,
-                            &nonce.expires_at.unix_micros(),
-                            &nonce.used_at.unix_micros(),
-                        ],
-                    )
-                    .await?
-                    == 1;
+                // The first check in the group with a nonce the statement inserted is the
+                // fresh one; any later one with the same nonce is a replay.
+                let fresh = inserted.remove(&nonce.nonce);
                 if fresh && let Some((person, facility, at)) = rows::physical_card_use(record) {
-                    tx.execute(rows::INSERT_CARD_USE, &[&person, &facility, &at])
-                        .await?;
+                    persons.push(person);
+                    facilities.push(facility);
+                    ats.push(at);
                 }
                 outcomes.push(fresh);
                 records.push(if fresh { &**record } else { &**replay });
             }
         }
+    }
+    if !persons.is_empty() {
+        tx.execute(INSERT_CARD_USES, &[&persons, &facilities, &ats])
+            .await?;
     }
     insert_verifications(&tx, stmt, &records).await?;
     tx.commit().await?;
