@@ -7,6 +7,10 @@
 # from the data (a person in the middle of the table). Writes are rolled back.
 set -euo pipefail
 URL=${1:?usage: pg-plans.sh POSTGRES_URL}
+# Central's sessions plan with these settings (crates/onshi-store/src/pg.rs, SESSION_OPTIONS),
+# and its prepared statements run on generic plans after their fifth execution (seen in
+# pg_stat_statements: plans = 6 per connection), so that is the plan shown.
+export PGOPTIONS="-c random_page_cost=1.1 -c plan_cache_mode=force_generic_plan ${PGOPTIONS:-}"
 PSQL=(psql "$URL" -X -q -v ON_ERROR_STOP=1 -P pager=off)
 
 run() { # title, sql (may use \gset variables set before)

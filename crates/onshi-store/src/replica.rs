@@ -37,7 +37,6 @@ pub struct ReplicaOptions {
     pub max_staleness: Duration,
 }
 
-const POOL_SIZE: usize = 16;
 /// Connecting to the replica, and each measurement query, give up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A routed read that takes longer than this on the replica is retried on the primary.
@@ -207,7 +206,7 @@ impl ReadRouter {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(crate::pg::pool_size())
             .build()
             .map_err(crate::pg::pool_err)?;
         let router = Arc::new(ReadRouter {

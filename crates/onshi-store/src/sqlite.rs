@@ -1082,11 +1082,13 @@ fn spawn_checkpointer(path: PathBuf, stop: Arc<AtomicBool>) -> Result<()> {
                 } else {
                     "PASSIVE"
                 };
+                let started = std::time::Instant::now();
                 if let Err(e) =
                     conn.execute_batch(&format!("PRAGMA history.wal_checkpoint({mode});"))
                 {
                     tracing::warn!(error = %e, "history checkpoint failed");
                 }
+                slow_checkpoint("history", mode, started);
                 // The audit WAL: passive (never in the audit writer's way); the writer's
                 // next transaction starts the log again once everything is copied. Only a
                 // WAL that still grows past the bound is restarted.
@@ -1094,14 +1096,26 @@ fn spawn_checkpointer(path: PathBuf, stop: Arc<AtomicBool>) -> Result<()> {
                     .map(|m| m.len() > AUDIT_WAL_RESTART_BYTES)
                     .unwrap_or(false);
                 let mode = if long { "RESTART" } else { "PASSIVE" };
+                let started = std::time::Instant::now();
                 if let Err(e) = conn.execute_batch(&format!("PRAGMA audit.wal_checkpoint({mode});"))
                 {
                     tracing::warn!(error = %e, "audit checkpoint failed");
                 }
+                slow_checkpoint("audit", mode, started);
             }
         })
         .map_err(|e| StoreError::Join(e.to_string()))?;
     Ok(())
+}
+
+/// A checkpoint that took long enough to be felt: a RESTART holds the file's writers back
+/// while it copies, syncs and waits for old readers, so every answer waiting for its
+/// history row waits with it.
+fn slow_checkpoint(file: &str, mode: &str, started: std::time::Instant) {
+    let ms = started.elapsed().as_millis();
+    if ms >= 50 {
+        tracing::warn!(file, mode, ms, "slow SQLite checkpoint");
+    }
 }
 
 fn write_group(conn: &mut Connection, group: &[WriteJob]) -> Result<Vec<bool>> {
