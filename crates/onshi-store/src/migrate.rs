@@ -21,6 +21,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0007_insurer",
     "0008_scale",
     "0009_revoked_cards",
+    "0010_consent_list",
 ];
 
 pub(crate) const SQLITE: &[SqliteMigration] = &[
@@ -77,6 +78,13 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
         main: include_str!("../migrations/sqlite/0009_revoked_cards.sql"),
         history: None,
     },
+    SqliteMigration {
+        name: "0010_consent_list",
+        main: include_str!("../migrations/sqlite/0010_consent_list.sql"),
+        history: Some(include_str!(
+            "../migrations/sqlite/0010_consent_list.history.sql"
+        )),
+    },
 ];
 
 pub(crate) const POSTGRES: &[(&str, &str)] = &[
@@ -115,6 +123,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0009_revoked_cards",
         include_str!("../migrations/postgres/0009_revoked_cards.sql"),
+    ),
+    (
+        "0010_consent_list",
+        include_str!("../migrations/postgres/0010_consent_list.sql"),
     ),
 ];
 
