@@ -1157,14 +1157,14 @@ mod session_option_tests {
     #[test]
     fn our_planner_settings_come_first_and_the_urls_own_options_win() {
         let plain = with_session_options(
-            tokio_postgres::Config::from_str("postgres://u@localhost/db").unwrap(),
+            tokio_postgres::Config::from_str("postgres://u@localhost/db").expect("url"),
         );
         assert_eq!(plain.get_options(), Some(SESSION_OPTIONS));
         let own = with_session_options(
             tokio_postgres::Config::from_str(
                 "postgres://u@localhost/db?options=-c%20random_page_cost%3D2",
             )
-            .unwrap(),
+            .expect("url with options"),
         );
         assert_eq!(
             own.get_options(),
