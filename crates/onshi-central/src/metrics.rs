@@ -212,20 +212,15 @@ impl Metrics {
                     p.waiting as f64,
                 ),
             ] {
-                let _ = writeln!(out, "# HELP {name} {help}");
-                let _ = writeln!(out, "# TYPE {name} gauge");
-                let _ = writeln!(out, "{name} {value}");
+                single(&mut out, name, "gauge", help, value);
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP onshi_card_crl_rebuilds_total Rebuilds of the card CA's CRL from the database."
-        );
-        let _ = writeln!(out, "# TYPE onshi_card_crl_rebuilds_total counter");
-        let _ = writeln!(
-            out,
-            "onshi_card_crl_rebuilds_total {}",
-            self.card_crl_rebuilds.load(Ordering::Relaxed)
+        single(
+            &mut out,
+            "onshi_card_crl_rebuilds_total",
+            "counter",
+            "Rebuilds of the card CA's CRL from the database.",
+            self.card_crl_rebuilds.load(Ordering::Relaxed),
         );
         if let Some(r) = self.read_routing.get() {
             render_read_routing(&mut out, &r.snapshot());
@@ -265,28 +260,35 @@ fn render_read_routing(out: &mut String, r: &onshi_store::ReadRoutingSnapshot) {
             let _ = writeln!(out, "onshi_replica_staleness_seconds +Inf");
         }
     }
-    let _ = writeln!(
+    single(
         out,
-        "# HELP onshi_replica_max_staleness_seconds Reads go to the replica only within this bound."
+        "onshi_replica_max_staleness_seconds",
+        "gauge",
+        "Reads go to the replica only within this bound.",
+        r.max_staleness.as_secs_f64(),
     );
-    let _ = writeln!(out, "# TYPE onshi_replica_max_staleness_seconds gauge");
-    let _ = writeln!(
+    single(
         out,
-        "onshi_replica_max_staleness_seconds {}",
-        r.max_staleness.as_secs_f64()
+        "onshi_replica_lag_bytes",
+        "gauge",
+        "WAL the replica had not replayed at the last measurement (-1 unknown).",
+        r.lag_bytes,
     );
-    let _ = writeln!(
+    single(
         out,
-        "# HELP onshi_replica_lag_bytes WAL the replica had not replayed at the last measurement (-1 unknown)."
+        "onshi_replica_up",
+        "gauge",
+        "Whether the last measurement of the replica succeeded.",
+        u8::from(r.replica_up),
     );
-    let _ = writeln!(out, "# TYPE onshi_replica_lag_bytes gauge");
-    let _ = writeln!(out, "onshi_replica_lag_bytes {}", r.lag_bytes);
-    let _ = writeln!(
-        out,
-        "# HELP onshi_replica_up Whether the last measurement of the replica succeeded."
-    );
-    let _ = writeln!(out, "# TYPE onshi_replica_up gauge");
-    let _ = writeln!(out, "onshi_replica_up {}", u8::from(r.replica_up));
+}
+
+/// One metric without labels: its HELP and TYPE lines and its value.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let _ = writeln!(out, "{name} {value}");
 }
 
 /// The middleware: times every request and counts it by route, status and check result,

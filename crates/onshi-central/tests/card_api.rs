@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use onshi_central::card_client::{self, CardConsents, IdentityMethod};
+use onshi_central::client::Connection;
 use onshi_central::provision;
 use onshi_core::Ymd;
 use onshi_core::date::JstDateTime;
@@ -261,15 +262,7 @@ async fn a_nonce_sent_many_times_at_once_is_accepted_once() {
         .await;
     let mut card = unlocked(&path, IdentityMethod::Pin);
     let mut conn = app.clinic_connection().await;
-    let nonce = card_client::nonce(&mut conn).await.unwrap();
-    let body = card_client::signed_body(
-        &mut card,
-        &nonce,
-        IdentityMethod::Pin,
-        &CardConsents::default(),
-        None,
-    )
-    .unwrap();
+    let body = signed_pin_body(&mut conn, &mut card).await;
     let mut conns = Vec::new();
     for _ in 0..8 {
         conns.push(app.clinic_connection().await);
@@ -279,12 +272,8 @@ async fn a_nonce_sent_many_times_at_once_is_accepted_once() {
         .map(|mut c| {
             let body = body.clone();
             tokio::spawn(async move {
-                let reply = c
-                    .post("/oqs/v1/card/check", "application/json", body)
-                    .await
-                    .unwrap();
-                let res = siquc01::decode_response_json(&reply.body, &Limits::default()).unwrap();
-                (reply.status.as_u16(), error_code(&res).map(str::to_string))
+                let (status, res) = post_on(&mut c, body).await;
+                (status, error_code(&res).map(str::to_string))
             })
         })
         .collect();
@@ -302,7 +291,10 @@ async fn a_nonce_sent_many_times_at_once_is_accepted_once() {
 }
 
 async fn post_body(app: &TestApp, body: Vec<u8>) -> (u16, siquc01::Response) {
-    let mut conn = app.clinic_connection().await;
+    post_on(&mut app.clinic_connection().await, body).await
+}
+
+async fn post_on(conn: &mut Connection, body: Vec<u8>) -> (u16, siquc01::Response) {
     let reply = conn
         .post("/oqs/v1/card/check", "application/json", body)
         .await
@@ -311,6 +303,19 @@ async fn post_body(app: &TestApp, body: Vec<u8>) -> (u16, siquc01::Response) {
         reply.status.as_u16(),
         siquc01::decode_response_json(&reply.body, &Limits::default()).unwrap(),
     )
+}
+
+/// A fresh nonce from central, signed by `card` (PIN, no consents).
+async fn signed_pin_body(conn: &mut Connection, card: &mut SoftwareCard) -> Vec<u8> {
+    let nonce = card_client::nonce(conn).await.unwrap();
+    card_client::signed_body(
+        card,
+        &nonce,
+        IdentityMethod::Pin,
+        &CardConsents::default(),
+        None,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -324,15 +329,7 @@ async fn nonces_are_single_use_short_lived_and_bound_to_the_facility() {
     let mut conn = app.clinic_connection().await;
 
     // Replay: the same signed body twice.
-    let nonce = card_client::nonce(&mut conn).await.unwrap();
-    let body = card_client::signed_body(
-        &mut card,
-        &nonce,
-        IdentityMethod::Pin,
-        &CardConsents::default(),
-        None,
-    )
-    .unwrap();
+    let body = signed_pin_body(&mut conn, &mut card).await;
     let (status, _) = post_body(&app, body.clone()).await;
     assert_eq!(status, 200);
     let (status, res) = post_body(&app, body).await;
