@@ -198,37 +198,100 @@ pub(crate) fn person_json(p: &Person, today: Ymd) -> Value {
 // ---------------------------------------------------------------------------------------
 // 同意済み患者一覧
 
-/// `GET /oqs/v1/medical/patients`: the facility's patients with a consent valid now,
-/// newest consent first, with the medical information types their consents cover.
+/// People on one page of the consented-patient list when the caller does not say.
+pub const PATIENT_PAGE: usize = 100;
+/// The most a caller may ask for in one page.
+pub const MAX_PATIENT_PAGE: usize = 500;
+
+#[derive(serde::Deserialize)]
+pub(crate) struct PatientsQuery {
+    /// The previous page's `next`.
+    before: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /oqs/v1/medical/patients[?before=CURSOR][&limit=N]`: one page of the facility's
+/// patients with a consent valid now, newest consent first, with the medical information
+/// types their consents cover; `next` is the cursor of the following page (absent on the
+/// last). A page is bounded (100 people unless `limit`, at most 500) so that a large
+/// hospital's list costs the same per page as a small clinic's.
 pub(crate) async fn patients(
     State(state): State<AppState>,
     Extension(peer): Extension<Arc<Peer>>,
     headers: HeaderMap,
+    Query(q): Query<PatientsQuery>,
 ) -> Response {
     let started = std::time::Instant::now();
     let now = state.clock.now();
-    let r = match list_patients(&state, &peer, &headers, now).await {
+    let r = match list_patients(&state, &peer, &headers, &q, now).await {
         Ok(v) => json_response(StatusCode::OK, v),
         Err(e) => error_response(&e),
     };
     timed(r, started)
 }
 
+/// Parses a page cursor: `{consented_at in Unix microseconds}.{check_request_id}`.
+fn parse_patient_cursor(s: &str) -> Option<(JstDateTime, String)> {
+    let (micros, id) = s.split_once('.')?;
+    let micros: i64 = micros.parse().ok()?;
+    Some((JstDateTime::from_unix_micros(micros), id.to_string()))
+}
+
+/// The cursor after a page: the newest consent of its last person (rows come grouped by
+/// person in page order, each person's newest consent first), when the page was full.
+fn next_patient_cursor(rows: &[onshi_store::ConsentedRow], limit: usize) -> Option<String> {
+    let mut people = 0;
+    let mut last: Option<&onshi_store::ConsentedRow> = None;
+    for r in rows {
+        if last.is_none_or(|l| l.person.id != r.person.id) {
+            people += 1;
+            last = Some(r);
+        }
+    }
+    let last = last.filter(|_| people >= limit)?;
+    Some(format!(
+        "{}.{}",
+        last.consent.consented_at.unix_micros(),
+        last.consent.check_request_id
+    ))
+}
+
 async fn list_patients(
     state: &AppState,
     peer: &Peer,
     headers: &HeaderMap,
+    q: &PatientsQuery,
     now: JstDateTime,
 ) -> Result<Value, CheckError> {
     let facility = caller(state, peer, now).await?;
     account(headers)?;
+    let limit = match q.limit {
+        None => PATIENT_PAGE,
+        Some(n) => usize::try_from(n).unwrap_or(0),
+    };
+    if !(1..=MAX_PATIENT_PAGE).contains(&limit) {
+        return Err(CheckError::MedicalRequest(format!(
+            "limit は1から{MAX_PATIENT_PAGE}までで指定してください"
+        )));
+    }
+    let before = match q.before.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(parse_patient_cursor(c).ok_or_else(|| {
+            CheckError::MedicalRequest("before（ページの続き）の形式が正しくありません".into())
+        })?),
+    };
     let rows = state
         .store
-        .consented(&facility, now, 2_000)
+        .consented(&facility, now, before, limit)
         .await
         .map_err(internal)?;
+    let next = next_patient_cursor(&rows, limit);
     let disaster = disaster_covers(&state.store, &facility, now).await?;
-    Ok(consented_view(rows, now, disaster))
+    let mut v = consented_view(rows, now, disaster);
+    if let Some(next) = next {
+        v["next"] = json!(next);
+    }
+    Ok(v)
 }
 
 /// Merges a facility's valid consents per patient (rows come newest first).

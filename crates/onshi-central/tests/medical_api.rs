@@ -277,6 +277,55 @@ async fn the_consented_patient_list_shows_valid_consents_newest_first() {
     assert_eq!(ids, vec![1]);
 }
 
+fn person_ids(v: &serde_json::Value) -> Vec<i64> {
+    v["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["person_id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_consented_patient_list_pages_by_person_and_shows_nobody_twice() {
+    let app = spawn_app().await;
+    for person in 1..=5 {
+        consent(&app, 0, person, &["YZK"], &format!("c{person}")).await;
+        app.clock.advance_seconds(60);
+    }
+    // Person 2 consents again: now the newest, one line with both consents' information.
+    consent(&app, 0, 2, &["TKK"], "c2-again").await;
+    let mut conn = app.clinic_connection().await;
+    let mut pages = Vec::new();
+    let mut path = "/oqs/v1/medical/patients?limit=2".to_string();
+    loop {
+        let (status, v) = get(&mut conn, &path).await;
+        assert_eq!(status, 200, "{v}");
+        pages.push(person_ids(&v));
+        if pages.len() == 1 {
+            assert_eq!(
+                v["patients"][0]["information"],
+                serde_json::json!(["YZK", "TKK"])
+            );
+        }
+        match v["next"].as_str() {
+            Some(next) => path = format!("/oqs/v1/medical/patients?limit=2&before={next}"),
+            None => break,
+        }
+        assert!(pages.len() < 10, "the cursor does not advance: {pages:?}");
+    }
+    assert_eq!(pages, vec![vec![2, 5], vec![4, 3], vec![1]]);
+    // Without a limit the first page holds everyone here, and says there is no next page.
+    let (_, v) = get(&mut conn, "/oqs/v1/medical/patients").await;
+    assert_eq!(person_ids(&v), vec![2, 5, 4, 3, 1]);
+    assert!(v.get("next").is_none(), "{v}");
+    for bad in ["?before=garbage", "?limit=0", "?limit=501"] {
+        let (status, v) = get(&mut conn, &format!("/oqs/v1/medical/patients{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {v}");
+        assert_eq!(v["error_code"], "ONS6002", "{bad}");
+    }
+}
+
 #[tokio::test]
 async fn a_card_in_its_grace_period_gives_no_medical_consent() {
     let app = spawn_app().await;

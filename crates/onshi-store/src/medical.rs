@@ -20,6 +20,7 @@ use onshi_core::medical::{
 };
 use onshi_core::model::Person;
 use rusqlite::params;
+use std::collections::HashMap;
 use tokio::sync::oneshot;
 
 /// Medical records to load in one transaction.
@@ -128,11 +129,17 @@ const CHECKUPS: &str = "SELECT id, person_id, examined_on, facility_code, facili
 const CHECKUP_VALUES: &str = "SELECT v.checkup_id, v.person_id, v.item_code, v.value FROM checkup_value v \
      JOIN checkup k ON k.id = v.checkup_id WHERE v.person_id = $1 AND k.examined_on >= $2";
 
-const CONSENTED: &str = "SELECT c.check_request_id, c.facility_code, c.person_id, c.consented_at, \
-     c.available_until, c.information, p.id, p.name, p.name_kana, p.birthdate, p.sex, p.address, p.post_number \
-     FROM card_consent c JOIN person p ON p.id = c.person_id \
-     WHERE c.facility_code = $1 AND c.available_until > $2 AND c.consented_at <= $2 \
-     ORDER BY c.consented_at DESC LIMIT $3";
+/// Every unexpired consent of a facility, newest first: the consented-patient list
+/// (同意済み患者一覧) pages over these. Narrow rows through card_consent_facility_consented
+/// (migration 0010), no join: the patients are read only for the page shown
+/// ([`PERSONS_SQLITE`], [`PERSONS_PG`]).
+const CONSENTS_VALID: &str = "SELECT check_request_id, facility_code, person_id, consented_at, available_until, information \
+     FROM card_consent WHERE facility_code = $1 AND available_until > $2 AND consented_at <= $2 \
+     ORDER BY consented_at DESC, check_request_id DESC";
+const PERSONS_SQLITE: &str = "SELECT id, name, name_kana, birthdate, sex, address, post_number FROM person \
+     WHERE id IN (SELECT value FROM json_each($1))";
+const PERSONS_PG: &str = "SELECT id, name, name_kana, birthdate, sex, address, post_number FROM person \
+     WHERE id = ANY($1::bigint[])";
 
 const INSERT_DISASTER: &str = "INSERT INTO disaster_declaration (id, name, areas, starts_at, ends_at, ended_at, declared_at) \
      VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM disaster_declaration), $1, $2, $3, $4, NULL, $5) RETURNING id";
@@ -253,26 +260,16 @@ fn checkup_value<R: Row>(row: &R) -> Result<CheckupValue> {
     })
 }
 
-fn consented_row<R: Row>(row: &R) -> Result<ConsentedRow> {
+fn consent_record<R: Row>(row: &R) -> Result<ConsentRecord> {
     let c = Cols { row };
-    let consent = crate::rows::consent(
+    Ok(crate::rows::consent(
         c.text(0)?,
         c.text(1)?,
         c.int(2)?,
         c.int(3)?,
         c.int(4)?,
         c.text(5)?,
-    );
-    let person = Person {
-        id: c.int(6)?,
-        name: c.text(7)?,
-        name_kana: c.text(8)?,
-        birthdate: c.ymd(9)?,
-        sex: c.code(10, onshi_core::codes::Sex::from_code)?,
-        address: c.text(11)?,
-        post_number: c.text(12)?,
-    };
-    Ok(ConsentedRow { consent, person })
+    ))
 }
 
 fn disaster<R: Row>(row: &R) -> Result<DisasterDeclaration> {
@@ -718,16 +715,73 @@ impl Store {
             .collect())
     }
 
-    /// The facility's consents whose window contains `at`, newest first, with the patients.
+    /// One page of the facility's consents whose window contains `at`: up to `limit` people,
+    /// ordered by their newest such consent (newest first), each with every such consent of
+    /// theirs (newest first), so a person is on exactly one page. `before` is the
+    /// (consented_at, check_request_id) of the newest consent of the previous page's last
+    /// person; `None` for the first page.
+    ///
+    /// The facility's unexpired consents are read whole (narrow rows, no join; at most a
+    /// day's worth) and paged here; only the page's patients are read from `person`.
     pub async fn consented(
         &self,
         facility: &MedicalInstitutionCode,
         at: JstDateTime,
-        limit: i64,
+        before: Option<(JstDateTime, String)>,
+        limit: usize,
     ) -> Result<Vec<ConsentedRow>> {
         let code = facility.as_str().to_string();
         let at = at.unix_micros();
-        dispatch_read!(self, CONSENTED, [code, at, limit], consented_row)
+        let consents: Vec<ConsentRecord> =
+            dispatch_read!(self, CONSENTS_VALID, [code, at], consent_record)?;
+        let mut order: Vec<i64> = Vec::new();
+        let mut by_person: HashMap<i64, Vec<ConsentRecord>> = HashMap::new();
+        for c in consents {
+            by_person
+                .entry(c.person_id)
+                .or_insert_with(|| {
+                    order.push(c.person_id);
+                    Vec::new()
+                })
+                .push(c);
+        }
+        let after_cursor = |newest: &ConsentRecord| match &before {
+            None => true,
+            Some((t, id)) => (newest.consented_at, &newest.check_request_id) < (*t, id),
+        };
+        let page: Vec<i64> = order
+            .into_iter()
+            .filter(|p| by_person[p].first().is_some_and(after_cursor))
+            .take(limit)
+            .collect();
+        if page.is_empty() {
+            return Ok(Vec::new());
+        }
+        let people: Vec<Person> = match &self.backend {
+            Backend::Sqlite(s) => {
+                let ids = crate::rows::ids_json(&page);
+                s.query_all(PERSONS_SQLITE, params![ids], |r| crate::rows::person(r))?
+            }
+            Backend::Postgres(p) => {
+                p.query_all(PERSONS_PG, &[&page], crate::rows::person)
+                    .await?
+            }
+        };
+        let mut people: HashMap<i64, Person> = people.into_iter().map(|p| (p.id, p)).collect();
+        let mut out = Vec::new();
+        for id in page {
+            // A consent whose patient is gone (never in practice) is left out, not an error.
+            let Some(person) = people.remove(&id) else {
+                continue;
+            };
+            for consent in by_person.remove(&id).unwrap_or_default() {
+                out.push(ConsentedRow {
+                    consent,
+                    person: person.clone(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Stores a declaration; returns its id.

@@ -35,18 +35,6 @@ fn field_day(s: &str) -> String {
     }
 }
 
-fn query_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn search_form(from: &str, to: &str, earliest: &str, today: &str) -> String {
     format!(
         "<form method=\"get\" action=\"/staff/history\" id=\"history-form\">

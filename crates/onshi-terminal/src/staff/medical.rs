@@ -76,12 +76,28 @@ pub(super) async fn central_view(t: &Terminal, s: &Session, path: &str) -> Resul
     }
 }
 
-pub async fn patients(State(t): State<Arc<Terminal>>, headers: HeaderMap) -> Response {
+#[derive(serde::Deserialize)]
+pub struct PatientsPage {
+    /// Central's cursor of the next page (`next` of the previous one).
+    before: Option<String>,
+}
+
+pub async fn patients(
+    State(t): State<Arc<Terminal>>,
+    headers: HeaderMap,
+    Query(q): Query<PatientsPage>,
+) -> Response {
     let s = match require_medical(&t, &headers) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let v = match central_view(&t, &s, "/oqs/v1/medical/patients").await {
+    let path = match q.before.as_deref() {
+        Some(c) if !c.is_empty() => {
+            format!("/oqs/v1/medical/patients?before={}", query_escape(c))
+        }
+        _ => "/oqs/v1/medical/patients".to_string(),
+    };
+    let v = match central_view(&t, &s, &path).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -141,6 +157,13 @@ pub async fn patients(State(t): State<Arc<Terminal>>, headers: HeaderMap) -> Res
             );
         }
         b.push_str("</table>");
+    }
+    if let Some(next) = v.get("next").and_then(Value::as_str) {
+        let _ = write!(
+            b,
+            "<p><a id=\"patients-next\" href=\"/staff/patients?before={}\">次のページ</a></p>",
+            query_escape(next)
+        );
     }
     page(&s, "同意済み患者一覧", &b)
 }

@@ -773,6 +773,19 @@ pub async fn menu(State(t): State<Arc<Terminal>>, headers: HeaderMap) -> Respons
     page(&s, "メニュー", &items)
 }
 
+/// Percent-encodes a value for a link's query string (keeps letters, digits, `.`, `-`).
+pub(super) fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
