@@ -566,10 +566,13 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // Any number of central processes append to one chain: one at a time.
-        tx.execute("SELECT pg_advisory_xact_lock(7164855)", &[])
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock(7164855)")
             .await?;
+        tx.execute(&lock, &[]).await?;
+        let head_stmt = tx.prepare_cached(AUDIT_HEAD).await?;
         let head = tx
-            .query_opt(AUDIT_HEAD, &[])
+            .query_opt(&head_stmt, &[])
             .await?
             .map(|r| -> Result<(i64, String)> { Ok((r.try_get(0)?, r.try_get(1)?)) })
             .transpose()?;

@@ -965,7 +965,7 @@ pub(crate) async fn copy(
 }
 
 async fn writer(config: tokio_postgres::Config, mut rx: mpsc::UnboundedReceiver<WriteJob>) {
-    let mut client: Option<(tokio_postgres::Client, tokio_postgres::Statement)> = None;
+    let mut client: Option<(tokio_postgres::Client, WriterStatements)> = None;
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -984,7 +984,7 @@ async fn writer(config: tokio_postgres::Config, mut rx: mpsc::UnboundedReceiver<
             };
         }
         let result = match &mut client {
-            Some((c, stmt)) => write_group(c, stmt, &group).await,
+            Some((c, stmts)) => write_group(c, stmts, &group).await,
             None => Err(StoreError::WriterGone),
         };
         for (i, (_, reply)) in group.into_iter().enumerate() {
@@ -997,17 +997,29 @@ async fn writer(config: tokio_postgres::Config, mut rx: mpsc::UnboundedReceiver<
     }
 }
 
+/// The writer's statements, prepared once per connection (a statement given as text is
+/// parsed and planned again on every call, one more round trip each).
+struct WriterStatements {
+    verifications: tokio_postgres::Statement,
+    nonces: tokio_postgres::Statement,
+    card_uses: tokio_postgres::Statement,
+}
+
 async fn connect_writer(
     config: &tokio_postgres::Config,
-) -> Result<(tokio_postgres::Client, tokio_postgres::Statement)> {
+) -> Result<(tokio_postgres::Client, WriterStatements)> {
     let (client, conn) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::warn!(error = %e, "history writer connection ended");
         }
     });
-    let stmt = client.prepare(INSERT_VERIFICATIONS).await?;
-    Ok((client, stmt))
+    let stmts = WriterStatements {
+        verifications: client.prepare(INSERT_VERIFICATIONS).await?,
+        nonces: client.prepare(INSERT_USED_NONCES).await?,
+        card_uses: client.prepare(INSERT_CARD_USES).await?,
+    };
+    Ok((client, stmts))
 }
 
 /// Nonces of a group consumed with one statement: the ones it inserted come back.
@@ -1026,7 +1038,7 @@ const INSERT_CARD_USES: &str = "INSERT INTO physical_card_use (person_id, facili
 /// few hundred a second on a busy machine: each waited a round trip.)
 async fn write_group(
     client: &mut tokio_postgres::Client,
-    stmt: &tokio_postgres::Statement,
+    stmts: &WriterStatements,
     group: &[WriteJob],
 ) -> Result<Vec<bool>> {
     let tx = client.transaction().await?;
@@ -1044,7 +1056,7 @@ async fn write_group(
         let expires: Vec<i64> = nonces.iter().map(|n| n.expires_at.unix_micros()).collect();
         let used: Vec<i64> = nonces.iter().map(|n| n.used_at.unix_micros()).collect();
         for row in tx
-            .query(INSERT_USED_NONCES, &[&values, &facilities, &expires, &used])
+            .query(&stmts.nonces, &[&values, &facilities, &expires, &used])
             .await?
         {
             inserted.insert(row.try_get(0)?);
@@ -1078,10 +1090,10 @@ async fn write_group(
         }
     }
     if !persons.is_empty() {
-        tx.execute(INSERT_CARD_USES, &[&persons, &facilities, &ats])
+        tx.execute(&stmts.card_uses, &[&persons, &facilities, &ats])
             .await?;
     }
-    insert_verifications(&tx, stmt, &records).await?;
+    insert_verifications(&tx, &stmts.verifications, &records).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
