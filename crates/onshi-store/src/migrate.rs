@@ -22,6 +22,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0008_scale",
     "0009_revoked_cards",
     "0010_consent_list",
+    "0011_consent_person",
 ];
 
 pub(crate) const SQLITE: &[SqliteMigration] = &[
@@ -85,6 +86,13 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
             "../migrations/sqlite/0010_consent_list.history.sql"
         )),
     },
+    SqliteMigration {
+        name: "0011_consent_person",
+        main: include_str!("../migrations/sqlite/0011_consent_person.sql"),
+        history: Some(include_str!(
+            "../migrations/sqlite/0011_consent_person.history.sql"
+        )),
+    },
 ];
 
 pub(crate) const POSTGRES: &[(&str, &str)] = &[
@@ -127,6 +135,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0010_consent_list",
         include_str!("../migrations/postgres/0010_consent_list.sql"),
+    ),
+    (
+        "0011_consent_person",
+        include_str!("../migrations/postgres/0011_consent_person.sql"),
     ),
 ];
 

@@ -1,0 +1,1 @@
+-- Nothing in the main file: card_consent lives in the history file (see the .history.sql).
