@@ -86,19 +86,22 @@ SELECT request_id, facility_code, checked_at, validity, person_id FROM verificat
  WHERE facility_code = \$1 AND checked_at >= \$2 AND checked_at < \$3 ORDER BY checked_at DESC, id DESC LIMIT \$4;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE hist(:'fac', :now_us - 30::bigint * 86400000000, :now_us, 100);"
 
-run "Consented patients list (CONSENTED; 2,000 consents of 20 facilities inserted and rolled back)" "
+run "Consented patients list (CONSENTS_VALID then PERSONS_PG for a page of 100; 2,000 consents of 20 facilities inserted and rolled back)" "
 BEGIN;
 INSERT INTO card_consent (check_request_id, facility_code, person_id, consented_at, available_until, information)
 SELECT 'plan-' || g, CASE WHEN g % 20 = 0 THEN :'fac' ELSE 'F' || (g % 20) END, :pid + g,
        :now_us - g * 1000000::bigint, :now_us - g * 1000000::bigint + 86400000000, 'YZK,TKK'
   FROM generate_series(1, 2000) g;
 ANALYZE card_consent;
-PREPARE consented(text, bigint, bigint) AS
-SELECT c.check_request_id, c.person_id, c.available_until, c.information, p.name, p.name_kana, p.birthdate
-  FROM card_consent c JOIN person p ON p.id = c.person_id
- WHERE c.facility_code = \$1 AND c.available_until > \$2 AND c.consented_at <= \$2
- ORDER BY c.consented_at DESC LIMIT \$3;
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE consented(:'fac', :now_us, 500);
+PREPARE consents(text, bigint) AS
+SELECT check_request_id, facility_code, person_id, consented_at, available_until, information
+  FROM card_consent WHERE facility_code = \$1 AND available_until > \$2 AND consented_at <= \$2
+ ORDER BY consented_at DESC, check_request_id DESC;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE consents(:'fac', :now_us);
+PREPARE persons(bigint[]) AS
+SELECT id, name, name_kana, birthdate, sex, address, post_number FROM person WHERE id = ANY(\$1::bigint[]);
+SELECT array_agg(:pid + g * 20)::text AS page_ids FROM generate_series(1, 100) g \\gset
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE persons(:'page_ids');
 PREPARE valid(text, bigint, bigint) AS
 SELECT check_request_id, information FROM card_consent
  WHERE facility_code = \$1 AND person_id = \$2 AND available_until > \$3 AND consented_at <= \$3 ORDER BY consented_at DESC;
