@@ -223,6 +223,40 @@ fn http_login(addr: std::net::SocketAddr, (id, password): (&str, &str)) -> (Stri
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consented_patient_list_shows_a_hundred_a_page_and_links_the_next() {
+    let app = spawn_app().await;
+    // 101 patients, the newest consent last: person 101 heads the list, person 1 ends it.
+    for person in 1..=101 {
+        consent(&app, person, &["YZK"], &format!("page-test-{person:03}")).await;
+        app.clock.advance_seconds(1);
+    }
+    let s = start_terminal(&app).await;
+    let b = browser();
+    login(&b, &s, MEDICAL);
+    b.click("#menu-patients").unwrap();
+    b.wait_for_text("#title", "同意済み患者一覧", DEFAULT_WAIT)
+        .unwrap();
+    // The rows' person ids, in page order (from the page source: `data-person="N"`).
+    let people = |b: &Browser| -> Vec<i64> {
+        let src = b.source().unwrap();
+        src.split("class=\"patient\" data-person=\"")
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+            .collect()
+    };
+    let first = people(&b);
+    assert_eq!(first.len(), 100);
+    assert_eq!(first[0], 101);
+    assert_eq!(first[99], 2);
+    b.click("#patients-next").unwrap();
+    b.wait_for_text("#title", "同意済み患者一覧", DEFAULT_WAIT)
+        .unwrap();
+    assert_eq!(people(&b), vec![1]);
+    assert!(b.find_all("#patients-next").unwrap().is_empty());
+    logout(&b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_medical_role_opens_consented_patients_drugs_treatment_and_checkups_with_charts() {
     let app = spawn_app().await;
     let person = person_with_history(&app).await;
