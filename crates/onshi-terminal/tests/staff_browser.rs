@@ -87,6 +87,13 @@ fn login(b: &Browser, s: &Staff, account: (&str, &str)) {
     assert!(b.text("#who").unwrap().contains(account.0));
 }
 
+/// From the menu to the 同意済み患者一覧 (a medical-role session).
+fn open_consented_list(b: &Browser) {
+    b.click("#menu-patients").unwrap();
+    b.wait_for_text("#title", "同意済み患者一覧", DEFAULT_WAIT)
+        .unwrap();
+}
+
 fn logout(b: &Browser) {
     b.click("#logout").unwrap();
     b.wait_for_text("#message", "ログアウトしました", DEFAULT_WAIT)
@@ -233,9 +240,7 @@ async fn the_consented_patient_list_shows_a_hundred_a_page_and_links_the_next() 
     let s = start_terminal(&app).await;
     let b = browser();
     login(&b, &s, MEDICAL);
-    b.click("#menu-patients").unwrap();
-    b.wait_for_text("#title", "同意済み患者一覧", DEFAULT_WAIT)
-        .unwrap();
+    open_consented_list(&b);
     // The rows' person ids, in page order (from the page source: `data-person="N"`).
     let people = |b: &Browser| -> Vec<i64> {
         let src = b.source().unwrap();
@@ -267,9 +272,7 @@ async fn the_medical_role_opens_consented_patients_drugs_treatment_and_checkups_
     let b = browser();
 
     login(&b, &s, MEDICAL);
-    b.click("#menu-patients").unwrap();
-    b.wait_for_text("#title", "同意済み患者一覧", DEFAULT_WAIT)
-        .unwrap();
+    open_consented_list(&b);
     let rows = b.find_all("#patients tr.patient").unwrap();
     assert_eq!(rows.len(), 2);
     // Rare kanji as they are, never 「●」.
