@@ -9,7 +9,9 @@
 //!   `QualificationValidity` code (1–5) of an answer, or the error code of a refusal.
 //! - `onshi_history_pending`: writes waiting for the group commit (the queue depth);
 //!   `onshi_db_connections`, `onshi_db_connections_in_use`, `onshi_db_pool_waiting`: the
-//!   database pool.
+//!   database pool; `onshi_db_lookup_statements_total` and `onshi_db_lookup_checks_total`:
+//!   how many lookup statements answered how many checks by card data (PostgreSQL coalesces
+//!   concurrent checks into one statement; the ratio is the mean batch).
 //! - With a read replica (`onshi central serve --replica`): `onshi_replica_reads_total
 //!   {target,reason}` (routed reads of qualification data: `replica`/`within_bound`, or
 //!   `primary` with `stale`, `replica_down` or `replica_error`), `onshi_replica_staleness_seconds`
@@ -214,6 +216,20 @@ impl Metrics {
             ] {
                 single(&mut out, name, "gauge", help, value);
             }
+            single(
+                &mut out,
+                "onshi_db_lookup_statements_total",
+                "counter",
+                "Lookup statements run for checks by card data (PostgreSQL, coalesced).",
+                p.lookup_statements,
+            );
+            single(
+                &mut out,
+                "onshi_db_lookup_checks_total",
+                "counter",
+                "Checks by card data answered by those statements (their ratio is the mean batch).",
+                p.lookup_checks,
+            );
         }
         single(
             &mut out,
@@ -378,7 +394,11 @@ mod tests {
             in_use: 5,
             waiting: 0,
             pending_writes: 3,
+            lookup_statements: 4,
+            lookup_checks: 10,
         }));
+        assert!(text.contains("onshi_db_lookup_statements_total 4\n"));
+        assert!(text.contains("onshi_db_lookup_checks_total 10\n"));
         assert!(
             text.contains("onshi_requests_total{route=\"/oqs/v1/qualification\",status=\"200\"} 2")
         );

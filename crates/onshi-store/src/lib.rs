@@ -13,6 +13,7 @@
 //! holds, while many concurrent checks share one commit.
 
 pub mod audit;
+mod coalesce;
 pub mod history;
 pub mod insurer;
 pub mod medical;
@@ -250,6 +251,11 @@ pub struct PoolStatus {
     pub waiting: usize,
     /// Writes queued for the group-commit writer, not yet committed.
     pub pending_writes: i64,
+    /// Lookup statements run for checks by card data, and the checks they answered
+    /// (PostgreSQL with coalescing on; see the store's `coalesce` module). Their ratio is
+    /// the mean batch.
+    pub lookup_statements: u64,
+    pub lookup_checks: u64,
 }
 
 impl Store {
@@ -306,14 +312,19 @@ impl Store {
                 in_use: 0,
                 waiting: 0,
                 pending_writes,
+                lookup_statements: 0,
+                lookup_checks: 0,
             },
             Backend::Postgres(p) => {
                 let st = p.pool_status();
+                let (lookup_statements, lookup_checks) = p.lookup_counts();
                 PoolStatus {
                     size: st.size,
                     in_use: st.size.saturating_sub(st.available),
                     waiting: st.waiting,
                     pending_writes,
+                    lookup_statements,
+                    lookup_checks,
                 }
             }
         }

@@ -65,6 +65,9 @@ pub(crate) struct PgStore {
     writer: mpsc::UnboundedSender<WriteJob>,
     /// A streaming replica for the reads that may use one ([`PgStore::read`]).
     reads: Option<std::sync::Arc<crate::replica::ReadRouter>>,
+    /// Checks by card data go through this queue when coalescing is on
+    /// ([`crate::coalesce`]); `None` in the dispatcher's own handle.
+    lookups: Option<crate::coalesce::Coalescer>,
 }
 
 const INSERT_VERIFICATIONS: &str = "INSERT INTO verification (request_id, facility_code, checked_at, confirmation_date, \
@@ -108,10 +111,28 @@ impl PgStore {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(writer(config, rx));
-        Ok(PgStore {
+        let mut store = PgStore {
             pool,
             writer: tx,
             reads,
+            lookups: None,
+        };
+        let slots = crate::coalesce::in_flight();
+        if slots > 0 {
+            store.lookups = Some(crate::coalesce::Coalescer::start(store.clone(), slots));
+        }
+        Ok(store)
+    }
+
+    /// Lookup statements run by the coalescer and the checks they answered (0, 0 when
+    /// coalescing is off).
+    pub(crate) fn lookup_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.lookups.as_ref().map_or((0, 0), |c| {
+            (
+                c.counts.statements.load(Relaxed),
+                c.counts.checks.load(Relaxed),
+            )
         })
     }
 
@@ -308,7 +329,19 @@ impl PgStore {
         Ok(n > 0)
     }
 
+    /// One check's lookup: through the coalescer when there is one.
     pub(crate) async fn find_by_card(&self, q: &CardQuery) -> Result<Vec<QualificationRecord>> {
+        match &self.lookups {
+            Some(c) => c.find(q).await,
+            None => self.find_by_card_alone(q).await,
+        }
+    }
+
+    /// One check's lookup in a statement of its own.
+    pub(crate) async fn find_by_card_alone(
+        &self,
+        q: &CardQuery,
+    ) -> Result<Vec<QualificationRecord>> {
         self.read(|client| async move { Self::find_by_card_on(&client, q).await })
             .await
     }

@@ -56,12 +56,11 @@ fn facility(i: usize) -> MedicalInstitutionCode {
     onshi_synth::facilities(SEED)[i].code.clone()
 }
 
-#[tokio::test]
-async fn many_card_lookups_in_one_query_match_the_single_lookup() {
-    let db = test_db().await;
-    let batches = load(&db.store, 1500).await;
+/// A card query for every qualification of `batches`; every other one without its branch
+/// (families then share a card).
+fn card_queries(batches: &[Batch]) -> Vec<CardQuery> {
     let mut queries = Vec::new();
-    for b in &batches {
+    for b in batches {
         for q in &b.qualifications {
             let birth = b
                 .persons
@@ -77,7 +76,6 @@ async fn many_card_lookups_in_one_query_match_the_single_lookup() {
                     .map(|s| s.normalized())
                     .unwrap_or_default(),
                 number_norm: q.number.normalized(),
-                // Every other query without its branch (families then share a card).
                 branch: (q.id % 2 == 0)
                     .then(|| q.branch.map(|b| b.value()))
                     .flatten(),
@@ -85,6 +83,14 @@ async fn many_card_lookups_in_one_query_match_the_single_lookup() {
             });
         }
     }
+    queries
+}
+
+#[tokio::test]
+async fn many_card_lookups_in_one_query_match_the_single_lookup() {
+    let db = test_db().await;
+    let batches = load(&db.store, 1500).await;
+    let mut queries = card_queries(&batches);
     // And keys that match nothing, in between.
     queries.insert(
         3,
@@ -262,4 +268,44 @@ async fn a_bulk_job_advances_chunk_by_chunk_and_each_unit_is_written_once() {
     );
     assert!(s.unfinished_bulk_jobs().await.unwrap().is_empty());
     assert!(s.bulk_job("R3").await.unwrap().is_none());
+}
+
+/// Checks by card data that arrive together are answered, on PostgreSQL, by shared lookup
+/// statements (the store's coalescer); each must still get exactly its own answer, the
+/// one the many-keys statement gives for its key.
+#[tokio::test]
+async fn coalesced_lookups_answer_as_single_ones() {
+    let db = test_db().await;
+    let batches = load(&db.store, 400).await;
+    let queries = card_queries(&batches);
+    let expected = db.store.find_by_cards(&queries).await.unwrap();
+    let before = db.store.pool_status();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, q) in queries.iter().cloned().enumerate() {
+        let store = db.store.clone();
+        set.spawn(async move { (i, store.find_by_card(&q).await.unwrap()) });
+    }
+    let mut answered = 0;
+    while let Some(done) = set.join_next().await {
+        let (i, found) = done.unwrap();
+        assert_eq!(found, expected[i], "{:?}", queries[i]);
+        answered += 1;
+    }
+    assert_eq!(answered, queries.len());
+    assert!(
+        expected.iter().any(|f| f.len() > 1),
+        "some cards have several holders"
+    );
+    let after = db.store.pool_status();
+    let statements = after.lookup_statements - before.lookup_statements;
+    let checks = after.lookup_checks - before.lookup_checks;
+    if db.store.backend_name() == "postgres" {
+        assert_eq!(checks, queries.len() as u64);
+        assert!(
+            statements < checks / 4,
+            "{statements} statements for {checks} concurrent checks"
+        );
+    } else {
+        assert_eq!((statements, checks), (0, 0));
+    }
 }
