@@ -238,17 +238,15 @@ fn parse_patient_cursor(s: &str) -> Option<(JstDateTime, String)> {
 }
 
 /// The cursor after a page: the newest consent of its last person (rows come grouped by
-/// person in page order, each person's newest consent first), when the page was full.
-fn next_patient_cursor(rows: &[onshi_store::ConsentedRow], limit: usize) -> Option<String> {
-    let mut people = 0;
+/// person in page order, each person's newest consent first), when more people follow.
+fn next_patient_cursor(rows: &[onshi_store::ConsentedRow], more: bool) -> Option<String> {
     let mut last: Option<&onshi_store::ConsentedRow> = None;
     for r in rows {
         if last.is_none_or(|l| l.person.id != r.person.id) {
-            people += 1;
             last = Some(r);
         }
     }
-    let last = last.filter(|_| people >= limit)?;
+    let last = last.filter(|_| more)?;
     Some(format!(
         "{}.{}",
         last.consent.consented_at.unix_micros(),
@@ -280,12 +278,12 @@ async fn list_patients(
             CheckError::MedicalRequest("before（ページの続き）の形式が正しくありません".into())
         })?),
     };
-    let rows = state
+    let (rows, more) = state
         .store
         .consented(&facility, now, before, limit)
         .await
         .map_err(internal)?;
-    let next = next_patient_cursor(&rows, limit);
+    let next = next_patient_cursor(&rows, more);
     let disaster = disaster_covers(&state.store, &facility, now).await?;
     let mut v = consented_view(rows, now, disaster);
     if let Some(next) = next {

@@ -319,6 +319,10 @@ async fn the_consented_patient_list_pages_by_person_and_shows_nobody_twice() {
     let (_, v) = get(&mut conn, "/oqs/v1/medical/patients").await;
     assert_eq!(person_ids(&v), vec![2, 5, 4, 3, 1]);
     assert!(v.get("next").is_none(), "{v}");
+    // A page that holds exactly the people left says there is no next page either.
+    let (_, v) = get(&mut conn, "/oqs/v1/medical/patients?limit=5").await;
+    assert_eq!(person_ids(&v).len(), 5);
+    assert!(v.get("next").is_none(), "{v}");
     for bad in ["?before=garbage", "?limit=0", "?limit=501"] {
         let (status, v) = get(&mut conn, &format!("/oqs/v1/medical/patients{bad}")).await;
         assert_eq!(status, 400, "{bad}: {v}");

@@ -722,7 +722,7 @@ impl Store {
     /// ordered by their newest such consent (newest first), each with every such consent of
     /// theirs (newest first), so a person is on exactly one page. `before` is the
     /// (consented_at, check_request_id) of the newest consent of the previous page's last
-    /// person; `None` for the first page.
+    /// person; `None` for the first page. The flag says whether more people follow.
     ///
     /// The facility's unexpired consents are read whole (narrow rows, no join; at most a
     /// day's worth) and paged here; only the page's patients are read from `person`.
@@ -732,7 +732,7 @@ impl Store {
         at: JstDateTime,
         before: Option<(JstDateTime, String)>,
         limit: usize,
-    ) -> Result<Vec<ConsentedRow>> {
+    ) -> Result<(Vec<ConsentedRow>, bool)> {
         let code = facility.as_str().to_string();
         let at = at.unix_micros();
         let consents: Vec<ConsentRecord> =
@@ -752,13 +752,15 @@ impl Store {
             None => true,
             Some((t, id)) => (newest.consented_at, &newest.check_request_id) < (*t, id),
         };
-        let page: Vec<i64> = order
+        let mut page: Vec<i64> = order
             .into_iter()
             .filter(|p| by_person[p].first().is_some_and(after_cursor))
-            .take(limit)
+            .take(limit.saturating_add(1))
             .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
         if page.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         }
         let people: Vec<Person> = match &self.backend {
             Backend::Sqlite(s) => {
@@ -784,7 +786,7 @@ impl Store {
                 });
             }
         }
-        Ok(out)
+        Ok((out, more))
     }
 
     /// Stores a declaration; returns its id.
