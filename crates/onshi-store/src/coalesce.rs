@@ -17,8 +17,12 @@
 //! equivalence test is `coalesced_lookups_answer_as_single_ones`). If a batch fails, each
 //! of its checks is retried alone so that each gets its own answer or its own error.
 //!
-//! `ONSHI_PG_LOOKUP_SLOTS=0` turns coalescing off (one statement per check, as before), for
-//! comparison runs.
+//! Two slots by default: on the 2-core machine with 10,000,000 people, 128 connections,
+//! three interleaved rounds gave 10,359–10,786 checks/s with 2 slots, 8,252–10,368 with 1
+//! (batches of ~40 keys, but one slow batch holds everyone up) and 9,928–10,305 with 4;
+//! without coalescing 5,978 (docs/performance.md, session 7). A server with more cores, or
+//! data not all in memory, may want more: `ONSHI_PG_LOOKUP_SLOTS=N`. `ONSHI_PG_LOOKUP_SLOTS=0`
+//! turns coalescing off (one statement per check, as before), for comparison runs.
 
 use crate::pg::PgStore;
 use crate::{CardQuery, QualificationRecord, Result, StoreError};
@@ -30,7 +34,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 pub(crate) const MAX_BATCH: usize = 64;
 
 /// Lookups running at once unless `ONSHI_PG_LOOKUP_SLOTS` says otherwise.
-const DEFAULT_SLOTS: usize = 4;
+const DEFAULT_SLOTS: usize = 2;
 
 /// The number of lookup statements that may run at once: `ONSHI_PG_LOOKUP_SLOTS` when it
 /// is a number, else [`DEFAULT_SLOTS`]; 0 means no coalescing.
