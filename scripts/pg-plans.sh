@@ -48,6 +48,23 @@ SELECT q.id, q.person_id, q.insurer_number, q.symbol, q.number, q.branch, p.name
    AND (CAST(\$5 AS BIGINT) = 0 OR q.branch = \$6) ORDER BY q.id;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE find_by_card(:'ins', :'num', :'sym', :'bd', 0, NULL);"
 
+run "Check by card data, coalesced: 40 concurrent checks in one statement (FIND_BY_CARDS_PG)" "
+SELECT array_agg(i) AS ks_i, array_agg(ins) AS ks_ins, array_agg(num) AS ks_num, array_agg(sym) AS ks_sym,
+       array_agg(bd) AS ks_bd, array_agg(NULL::bigint) AS ks_br
+  FROM (SELECT row_number() OVER (ORDER BY q.id) - 1 AS i, q.insurer_number AS ins, q.number_norm AS num,
+               q.symbol_norm AS sym, p.birthdate AS bd
+          FROM qualification q JOIN person p ON p.id = q.person_id
+         WHERE q.id >= (SELECT max(id) / 3 FROM qualification) ORDER BY q.id LIMIT 40) s \\gset
+PREPARE find_by_cards(bigint[], text[], text[], text[], text[], bigint[]) AS
+WITH k AS (SELECT * FROM UNNEST(\$1, \$2, \$3, \$4, \$5, \$6) AS k(i, ins, num, sym, bd, br))
+SELECT q.id, q.person_id, q.insurer_number, q.symbol, q.number, q.branch, p.name, i.name, e.contribution_ratio,
+       l.classification, k.i
+  FROM k CROSS JOIN qualification q JOIN person p ON p.id = q.person_id JOIN insurer i ON i.number = q.insurer_number
+  LEFT JOIN elderly_recipient e ON e.qualification_id = q.id LEFT JOIN limit_certificate l ON l.qualification_id = q.id
+ WHERE q.insurer_number = k.ins AND q.number_norm = k.num AND q.symbol_norm = k.sym AND p.birthdate = k.bd
+   AND (k.br IS NULL OR q.branch = k.br) ORDER BY k.i, q.id;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE find_by_cards(:'ks_i', :'ks_ins', :'ks_num', :'ks_sym', :'ks_bd', :'ks_br');"
+
 run "Check by card signature: certificate by serial (CARD_BY_SERIAL)" "
 PREPARE card(text) AS SELECT serial, person_id, profile, not_after, issued_at, revoked_at, registered_at
   FROM card_certificate WHERE serial = \$1;
