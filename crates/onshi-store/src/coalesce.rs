@@ -50,9 +50,9 @@ type Job = (CardQuery, Reply);
 
 /// How many statements the coalescer ran and how many checks they answered.
 #[derive(Debug, Default)]
-pub(crate) struct LookupCounts {
-    pub(crate) statements: AtomicU64,
-    pub(crate) checks: AtomicU64,
+struct LookupCounts {
+    statements: AtomicU64,
+    checks: AtomicU64,
 }
 
 /// The queue in front of the lookups; cloned into every [`PgStore`] handle that answers
@@ -60,7 +60,7 @@ pub(crate) struct LookupCounts {
 #[derive(Clone)]
 pub(crate) struct Coalescer {
     jobs: mpsc::UnboundedSender<Job>,
-    pub(crate) counts: Arc<LookupCounts>,
+    counts: Arc<LookupCounts>,
 }
 
 impl Coalescer {
@@ -71,6 +71,14 @@ impl Coalescer {
         let counts = Arc::new(LookupCounts::default());
         tokio::spawn(dispatch(store, rx, slots.max(1), counts.clone()));
         Coalescer { jobs, counts }
+    }
+
+    /// (lookup statements run, checks they answered)
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.counts.statements.load(Ordering::Relaxed),
+            self.counts.checks.load(Ordering::Relaxed),
+        )
     }
 
     pub(crate) async fn find(&self, q: &CardQuery) -> Result<Vec<QualificationRecord>> {
@@ -126,12 +134,12 @@ async fn answer(store: &PgStore, batch: Vec<Job>) {
         return;
     }
     match store.find_by_cards(&queries).await {
-        Ok(found) if found.len() == replies.len() => {
+        Ok(found) => {
             for (reply, records) in replies.into_iter().zip(found) {
                 let _ = reply.send(Ok(records));
             }
         }
-        _ => {
+        Err(_) => {
             for (q, reply) in queries.iter().zip(replies) {
                 let _ = reply.send(store.find_by_card_alone(q).await);
             }

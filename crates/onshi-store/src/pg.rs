@@ -127,13 +127,7 @@ impl PgStore {
     /// Lookup statements run by the coalescer and the checks they answered (0, 0 when
     /// coalescing is off).
     pub(crate) fn lookup_counts(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.lookups.as_ref().map_or((0, 0), |c| {
-            (
-                c.counts.statements.load(Relaxed),
-                c.counts.checks.load(Relaxed),
-            )
-        })
+        self.lookups.as_ref().map_or((0, 0), |c| c.counts())
     }
 
     pub(crate) fn pool_status(&self) -> deadpool_postgres::Status {
