@@ -11,7 +11,9 @@
 //!   `onshi_db_connections`, `onshi_db_connections_in_use`, `onshi_db_pool_waiting`: the
 //!   database pool; `onshi_db_lookup_statements_total` and `onshi_db_lookup_checks_total`:
 //!   how many lookup statements answered how many checks by card data (PostgreSQL coalesces
-//!   concurrent checks into one statement; the ratio is the mean batch).
+//!   concurrent checks into one statement; the ratio is the mean batch), and
+//!   `onshi_db_lookup_failed_batches_total` (shared statements that failed, so each of their
+//!   checks was looked up alone).
 //! - With a read replica (`onshi central serve --replica`): `onshi_replica_reads_total
 //!   {target,reason}` (routed reads of qualification data: `replica`/`within_bound`, or
 //!   `primary` with `stale`, `replica_down` or `replica_error`), `onshi_replica_staleness_seconds`
@@ -230,6 +232,13 @@ impl Metrics {
                 "Checks by card data answered by those statements (their ratio is the mean batch).",
                 p.lookup_checks,
             );
+            single(
+                &mut out,
+                "onshi_db_lookup_failed_batches_total",
+                "counter",
+                "Coalesced lookups that failed and were retried one check at a time.",
+                p.lookup_failed_batches,
+            );
         }
         single(
             &mut out,
@@ -396,9 +405,11 @@ mod tests {
             pending_writes: 3,
             lookup_statements: 4,
             lookup_checks: 10,
+            lookup_failed_batches: 1,
         }));
         assert!(text.contains("onshi_db_lookup_statements_total 4\n"));
         assert!(text.contains("onshi_db_lookup_checks_total 10\n"));
+        assert!(text.contains("onshi_db_lookup_failed_batches_total 1\n"));
         assert!(
             text.contains("onshi_requests_total{route=\"/oqs/v1/qualification\",status=\"200\"} 2")
         );

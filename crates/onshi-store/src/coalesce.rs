@@ -48,11 +48,24 @@ pub(crate) fn in_flight() -> usize {
 type Reply = oneshot::Sender<Result<Vec<QualificationRecord>>>;
 type Job = (CardQuery, Reply);
 
-/// How many statements the coalescer ran and how many checks they answered.
+/// How many statements the coalescer ran, how many checks they answered, and how many
+/// batches failed and were answered one check at a time.
 #[derive(Debug, Default)]
 struct LookupCounts {
     statements: AtomicU64,
     checks: AtomicU64,
+    failed_batches: AtomicU64,
+}
+
+/// A reading of the coalescer's counters (see [`crate::PoolStatus`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LookupTally {
+    /// Lookup statements run, the retries of failed batches included.
+    pub statements: u64,
+    /// Checks answered.
+    pub checks: u64,
+    /// Batches whose statement failed, so that each of their checks was retried alone.
+    pub failed_batches: u64,
 }
 
 /// The queue in front of the lookups; cloned into every [`PgStore`] handle that answers
@@ -73,12 +86,12 @@ impl Coalescer {
         Coalescer { jobs, counts }
     }
 
-    /// (lookup statements run, checks they answered)
-    pub(crate) fn counts(&self) -> (u64, u64) {
-        (
-            self.counts.statements.load(Ordering::Relaxed),
-            self.counts.checks.load(Ordering::Relaxed),
-        )
+    pub(crate) fn counts(&self) -> LookupTally {
+        LookupTally {
+            statements: self.counts.statements.load(Ordering::Relaxed),
+            checks: self.counts.checks.load(Ordering::Relaxed),
+            failed_batches: self.counts.failed_batches.load(Ordering::Relaxed),
+        }
     }
 
     pub(crate) async fn find(&self, q: &CardQuery) -> Result<Vec<QualificationRecord>> {
@@ -116,15 +129,15 @@ async fn dispatch(
         counts
             .checks
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let store = store.clone();
+        let (store, counts) = (store.clone(), counts.clone());
         tokio::spawn(async move {
-            answer(&store, batch).await;
+            answer(&store, batch, &counts).await;
             drop(slot);
         });
     }
 }
 
-async fn answer(store: &PgStore, batch: Vec<Job>) {
+async fn answer(store: &PgStore, batch: Vec<Job>, counts: &LookupCounts) {
     let (queries, replies): (Vec<CardQuery>, Vec<Reply>) = batch.into_iter().unzip();
     if let [q] = queries.as_slice() {
         let found = store.find_by_card_alone(q).await;
@@ -139,7 +152,14 @@ async fn answer(store: &PgStore, batch: Vec<Job>) {
                 let _ = reply.send(Ok(records));
             }
         }
-        Err(_) => {
+        Err(e) => {
+            // One bad key (or a statement too big for the server) must not cost the others
+            // their answers: each is looked up alone and gets its own answer or error.
+            tracing::warn!(keys = queries.len(), error = %e, "coalesced lookup failed; retrying each check alone");
+            counts.failed_batches.fetch_add(1, Ordering::Relaxed);
+            counts
+                .statements
+                .fetch_add(queries.len() as u64, Ordering::Relaxed);
             for (q, reply) in queries.iter().zip(replies) {
                 let _ = reply.send(store.find_by_card_alone(q).await);
             }

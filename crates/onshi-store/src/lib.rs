@@ -256,6 +256,9 @@ pub struct PoolStatus {
     /// the mean batch.
     pub lookup_statements: u64,
     pub lookup_checks: u64,
+    /// Of those statements, the batches that failed: each of their checks was then looked
+    /// up alone (so one bad key costs the others nothing).
+    pub lookup_failed_batches: u64,
 }
 
 impl Store {
@@ -314,17 +317,19 @@ impl Store {
                 pending_writes,
                 lookup_statements: 0,
                 lookup_checks: 0,
+                lookup_failed_batches: 0,
             },
             Backend::Postgres(p) => {
                 let st = p.pool_status();
-                let (lookup_statements, lookup_checks) = p.lookup_counts();
+                let lookups = p.lookup_counts();
                 PoolStatus {
                     size: st.size,
                     in_use: st.size.saturating_sub(st.available),
                     waiting: st.waiting,
                     pending_writes,
-                    lookup_statements,
-                    lookup_checks,
+                    lookup_statements: lookups.statements,
+                    lookup_checks: lookups.checks,
+                    lookup_failed_batches: lookups.failed_batches,
                 }
             }
         }

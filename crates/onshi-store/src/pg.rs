@@ -124,10 +124,11 @@ impl PgStore {
         Ok(store)
     }
 
-    /// Lookup statements run by the coalescer and the checks they answered (0, 0 when
-    /// coalescing is off).
-    pub(crate) fn lookup_counts(&self) -> (u64, u64) {
-        self.lookups.as_ref().map_or((0, 0), |c| c.counts())
+    /// The coalescer's counters (all 0 when coalescing is off).
+    pub(crate) fn lookup_counts(&self) -> crate::coalesce::LookupTally {
+        self.lookups
+            .as_ref()
+            .map_or_else(Default::default, |c| c.counts())
     }
 
     pub(crate) fn pool_status(&self) -> deadpool_postgres::Status {

@@ -309,3 +309,43 @@ async fn coalesced_lookups_answer_as_single_ones() {
         assert_eq!((statements, checks), (0, 0));
     }
 }
+
+/// A shared lookup whose statement fails must not fail the checks it carried: each is
+/// retried alone and gets its own answer, and only the key at fault gets an error. The
+/// fault here is a NUL in the number, which PostgreSQL text cannot hold (SQLite stores
+/// it, so there that check simply finds nobody).
+#[tokio::test]
+async fn a_failed_shared_lookup_answers_each_check_alone() {
+    let db = test_db().await;
+    let batches = load(&db.store, 400).await;
+    let mut queries = card_queries(&batches);
+    let expected = db.store.find_by_cards(&queries).await.unwrap();
+    let bad = queries.len() / 2;
+    queries[bad].number_norm.push('\0');
+    let before = db.store.pool_status();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, q) in queries.iter().cloned().enumerate() {
+        let store = db.store.clone();
+        set.spawn(async move { (i, store.find_by_card(&q).await) });
+    }
+    let postgres = db.store.backend_name() == "postgres";
+    let mut answered = 0;
+    while let Some(done) = set.join_next().await {
+        let (i, found) = done.unwrap();
+        match (i == bad, found) {
+            (false, Ok(found)) => assert_eq!(found, expected[i], "{:?}", queries[i]),
+            (true, Err(_)) if postgres => {}
+            (true, Ok(found)) if !postgres => assert!(found.is_empty()),
+            (_, other) => panic!("check {i} (bad: {}): {other:?}", i == bad),
+        }
+        answered += 1;
+    }
+    assert_eq!(answered, queries.len());
+    let after = db.store.pool_status();
+    let failed = after.lookup_failed_batches - before.lookup_failed_batches;
+    if postgres {
+        assert_eq!(failed, 1, "the bad key's batch failed once");
+    } else {
+        assert_eq!(failed, 0);
+    }
+}
