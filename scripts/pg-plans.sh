@@ -43,7 +43,7 @@ run "Check by card data (FIND_BY_CARD)" "
 PREPARE find_by_card(text, text, text, text, bigint, bigint) AS
 SELECT q.id, q.person_id, q.insurer_number, q.symbol, q.number, q.branch, p.name, i.name, e.contribution_ratio, l.classification
   FROM qualification q JOIN person p ON p.id = q.person_id JOIN insurer i ON i.number = q.insurer_number
-  LEFT JOIN elderly_recipient e ON e.qualification_id = q.id LEFT JOIN limit_certificate l ON l.qualification_id = q.id
+  LEFT JOIN elderly_recipient e ON e.qualification_id = CASE WHEN q.has_elderly <> 0 THEN q.id END LEFT JOIN limit_certificate l ON l.qualification_id = CASE WHEN q.has_limit <> 0 THEN q.id END
  WHERE q.insurer_number = \$1 AND q.number_norm = \$2 AND q.symbol_norm = \$3 AND p.birthdate = \$4
    AND (CAST(\$5 AS BIGINT) = 0 OR q.branch = \$6) ORDER BY q.id;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE find_by_card(:'ins', :'num', :'sym', :'bd', 0, NULL);"
@@ -60,7 +60,7 @@ WITH k AS (SELECT * FROM UNNEST(\$1, \$2, \$3, \$4, \$5, \$6) AS k(i, ins, num, 
 SELECT q.id, q.person_id, q.insurer_number, q.symbol, q.number, q.branch, p.name, i.name, e.contribution_ratio,
        l.classification, k.i
   FROM k CROSS JOIN qualification q JOIN person p ON p.id = q.person_id JOIN insurer i ON i.number = q.insurer_number
-  LEFT JOIN elderly_recipient e ON e.qualification_id = q.id LEFT JOIN limit_certificate l ON l.qualification_id = q.id
+  LEFT JOIN elderly_recipient e ON e.qualification_id = CASE WHEN q.has_elderly <> 0 THEN q.id END LEFT JOIN limit_certificate l ON l.qualification_id = CASE WHEN q.has_limit <> 0 THEN q.id END
  WHERE q.insurer_number = k.ins AND q.number_norm = k.num AND q.symbol_norm = k.sym AND p.birthdate = k.bd
    AND (k.br IS NULL OR q.branch = k.br) ORDER BY k.i, q.id;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE find_by_cards(:'ks_i', :'ks_ins', :'ks_num', :'ks_sym', :'ks_bd', :'ks_br');"
@@ -74,7 +74,7 @@ run "Check by card signature: the person's qualifications (FIND_BY_PERSON)" "
 PREPARE by_person(bigint) AS
 SELECT q.id, q.insurer_number, q.symbol, q.number, p.name, i.name, e.contribution_ratio, l.classification
   FROM qualification q JOIN person p ON p.id = q.person_id JOIN insurer i ON i.number = q.insurer_number
-  LEFT JOIN elderly_recipient e ON e.qualification_id = q.id LEFT JOIN limit_certificate l ON l.qualification_id = q.id
+  LEFT JOIN elderly_recipient e ON e.qualification_id = CASE WHEN q.has_elderly <> 0 THEN q.id END LEFT JOIN limit_certificate l ON l.qualification_id = CASE WHEN q.has_limit <> 0 THEN q.id END
  WHERE q.person_id = \$1 ORDER BY q.id;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE by_person(:card_pid);"
 

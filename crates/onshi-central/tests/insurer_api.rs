@@ -118,6 +118,8 @@ struct Checked {
     name: Option<String>,
     message: String,
     lost: Option<String>,
+    /// (高齢受給者証, 限度額適用認定証) shown for the first result.
+    certificates: (bool, bool),
 }
 
 /// A check by card data at the demo clinic, as of the tests' today.
@@ -172,6 +174,10 @@ async fn check(
             .clone()
             .unwrap_or_default(),
         lost: first.and_then(|r| r.disqualification_date.clone()),
+        certificates: (
+            first.is_some_and(|r| r.elderly_recipient.is_some()),
+            first.is_some_and(|r| r.limit_info.is_some()),
+        ),
     }
 }
 
@@ -493,6 +499,7 @@ fn family_file(ins: &InsurerNumber, head: &Person, child: &Person) -> String {
 acquire,{d},700,42,,1,,{h}20260401,,,,,,,,\n\
 acquire,{d},700,42,,2,00,{c}20260401,,,,,,,,\n\
 limit,{d},700,42,00,,,,,,,,,20260501,,20260501,20270731,,01,A03,,\n\
+elderly,{d},700,42,00,,,,,,,,,20260501,,20260501,20270731,20,,,,\n\
 specific,{d},700,42,01,,,,,,,,,20260501,,20260501,,,,,1,10000\n\
 certificate,{d},700,42,01,,,,,,,,,20261101,,20261201,20311130,,,,,\n\
 change,{d},700,42,00,,,,,,,,,20261001,,,,,,,,\n",
@@ -513,6 +520,7 @@ async fn a_family_file_applies_once_and_re_uploads_change_nothing() {
     assert_eq!(
         got,
         vec![
+            ("applied".to_string(), String::new()),
             ("applied".to_string(), String::new()),
             ("applied".to_string(), String::new()),
             ("applied".to_string(), String::new()),
@@ -549,6 +557,16 @@ async fn a_family_file_applies_once_and_re_uploads_change_nothing() {
     assert_eq!(rec[0].specific_diseases.len(), 1);
     let head = app.store.find_by_person(people[0].id).await.unwrap();
     assert!(head[0].limit.is_some());
+    assert_eq!(
+        head[0].elderly.as_ref().map(|e| e.contribution_ratio),
+        Some(20)
+    );
+    assert!(rec[0].limit.is_none() && rec[0].elderly.is_none());
+    // The check answer carries them (the lookup joins a certificate only when the
+    // qualification is flagged as holding one).
+    let answer = check(&app, ins, "700", "42", "00", &people[0].birthdate.to_wire()).await;
+    assert_eq!(answer.certificates, (true, true));
+    assert_eq!(child.certificates, (false, false));
 
     for _ in 0..2 {
         let (_, again) = send(&app, ins, "text/csv", file.clone()).await;

@@ -609,6 +609,14 @@ pub(crate) async fn write<E: Exec>(e: &mut E, w: &InsurerWrites) -> Result<()> {
     )
     .await?;
     e.execute_each(
+        rows::FLAG_ELDERLY,
+        w.elderly
+            .iter()
+            .map(|x| vec![i(x.qualification_id)])
+            .collect(),
+    )
+    .await?;
+    e.execute_each(
         rows::UPSERT_LIMIT,
         w.limits
             .iter()
@@ -623,6 +631,14 @@ pub(crate) async fn write<E: Exec>(e: &mut E, w: &InsurerWrites) -> Result<()> {
                     ot(rows::opt_ymd_text(l.long_term_date).as_deref()),
                 ]
             })
+            .collect(),
+    )
+    .await?;
+    e.execute_each(
+        rows::FLAG_LIMIT,
+        w.limits
+            .iter()
+            .map(|l| vec![i(l.qualification_id)])
             .collect(),
     )
     .await?;

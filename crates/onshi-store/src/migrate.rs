@@ -23,6 +23,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0009_revoked_cards",
     "0010_consent_list",
     "0011_consent_person",
+    "0012_certificate_flags",
 ];
 
 pub(crate) const SQLITE: &[SqliteMigration] = &[
@@ -93,6 +94,11 @@ pub(crate) const SQLITE: &[SqliteMigration] = &[
             "../migrations/sqlite/0011_consent_person.history.sql"
         )),
     },
+    SqliteMigration {
+        name: "0012_certificate_flags",
+        main: include_str!("../migrations/sqlite/0012_certificate_flags.sql"),
+        history: None,
+    },
 ];
 
 pub(crate) const POSTGRES: &[(&str, &str)] = &[
@@ -139,6 +145,10 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     (
         "0011_consent_person",
         include_str!("../migrations/postgres/0011_consent_person.sql"),
+    ),
+    (
+        "0012_certificate_flags",
+        include_str!("../migrations/postgres/0012_certificate_flags.sql"),
     ),
 ];
 

@@ -211,6 +211,12 @@ pub(crate) async fn copy_population(
         .iter()
         .map(|d| d.qualification_id)
         .collect();
+    let with_elderly: HashSet<i64> = s.elderly.iter().map(|e| e.qualification_id).collect();
+    let with_limit: HashSet<i64> = s
+        .limit_certificates
+        .iter()
+        .map(|l| l.qualification_id)
+        .collect();
 
     let mut buf = CopyBuf::default();
     for p in s.persons {
@@ -251,14 +257,16 @@ pub(crate) async fn copy_population(
             .opt_text(v.card_valid_from.as_deref())
             .opt_text(v.card_valid_to.as_deref())
             .text(v.income)
-            .last_int(v.has_specific);
+            .int(v.has_specific)
+            .int(i64::from(with_elderly.contains(&q.id)))
+            .last_int(i64::from(with_limit.contains(&q.id)));
     }
     copy(
             tx,
             "COPY qualification (id, person_id, insurer_number, symbol, symbol_norm, number, number_norm, branch, \
              personal_family, insured_name, card_classification, qualification_date, disqualification_date, \
              reason_of_loss, successor_id, certificate_issuance_date, card_valid_from, card_valid_to, income, \
-             has_specific) FROM STDIN",
+             has_specific, has_elderly, has_limit) FROM STDIN",
             buf,
         )
         .await?;

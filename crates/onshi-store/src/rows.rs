@@ -37,6 +37,14 @@ pub(crate) const INSERT_QUALIFICATION: &str = "INSERT INTO qualification (id, pe
 pub(crate) const INSERT_ELDERLY: &str = "INSERT INTO elderly_recipient (qualification_id, certificate_date, valid_start, valid_end, contribution_ratio) \
      VALUES ($1, $2, $3, $4, $5)";
 
+/// Marks a qualification as holding a 高齢受給者証 (after [`INSERT_ELDERLY`] or an upsert).
+pub(crate) const FLAG_ELDERLY: &str =
+    "UPDATE qualification SET has_elderly = 1 WHERE id = $1 AND has_elderly = 0";
+
+/// Marks a qualification as holding a 限度額適用認定証 (after [`INSERT_LIMIT`] or an upsert).
+pub(crate) const FLAG_LIMIT: &str =
+    "UPDATE qualification SET has_limit = 1 WHERE id = $1 AND has_limit = 0";
+
 pub(crate) const INSERT_LIMIT: &str = "INSERT INTO limit_certificate (qualification_id, classification, flag, certificate_date, valid_start, valid_end, long_term_date) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
@@ -58,13 +66,15 @@ macro_rules! qualification_columns {
     };
 }
 
-/// The joins after `qualification q` (see [`qualification_columns`]).
+/// The joins after `qualification q` (see [`qualification_columns`]). The certificates
+/// are joined only for a qualification whose flag says it has one: otherwise the key is
+/// NULL, and neither backend descends an index for a NULL key (migration 0012).
 macro_rules! qualification_joins {
     () => {
         " JOIN person p ON p.id = q.person_id \
          JOIN insurer i ON i.number = q.insurer_number \
-         LEFT JOIN elderly_recipient e ON e.qualification_id = q.id \
-         LEFT JOIN limit_certificate l ON l.qualification_id = q.id "
+         LEFT JOIN elderly_recipient e ON e.qualification_id = CASE WHEN q.has_elderly <> 0 THEN q.id END \
+         LEFT JOIN limit_certificate l ON l.qualification_id = CASE WHEN q.has_limit <> 0 THEN q.id END "
     };
 }
 

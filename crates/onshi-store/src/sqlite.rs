@@ -383,6 +383,7 @@ pub(crate) fn insert_population(
             ])?;
         }
         let mut stmt = tx.prepare_cached(rows::INSERT_ELDERLY)?;
+        let mut flag = tx.prepare_cached(rows::FLAG_ELDERLY)?;
         for e in s.elderly {
             stmt.execute(params![
                 e.qualification_id,
@@ -391,8 +392,10 @@ pub(crate) fn insert_population(
                 e.valid_end.to_wire(),
                 i64::from(e.contribution_ratio)
             ])?;
+            flag.execute([e.qualification_id])?;
         }
         let mut stmt = tx.prepare_cached(rows::INSERT_LIMIT)?;
+        let mut flag = tx.prepare_cached(rows::FLAG_LIMIT)?;
         for l in s.limit_certificates {
             stmt.execute(params![
                 l.qualification_id,
@@ -403,6 +406,7 @@ pub(crate) fn insert_population(
                 rows::opt_ymd_text(l.valid_end),
                 rows::opt_ymd_text(l.long_term_date)
             ])?;
+            flag.execute([l.qualification_id])?;
         }
         let mut stmt = tx.prepare_cached(rows::INSERT_SPECIFIC)?;
         for d in s.specific_diseases {

@@ -349,3 +349,40 @@ async fn a_failed_shared_lookup_answers_each_check_alone() {
         assert_eq!(failed, 0);
     }
 }
+
+/// Every holder of a 高齢受給者証 or 限度額適用認定証 is found with it, and nobody else
+/// with one: the lookups join the certificates only for qualifications the loader flagged
+/// as holding them (migration 0012), so a flag missed by a writer would show here.
+#[tokio::test]
+async fn each_qualification_is_found_with_exactly_its_certificates() {
+    let db = test_db().await;
+    let batches = load(&db.store, 600).await;
+    let elderly: std::collections::HashMap<i64, _> = batches
+        .iter()
+        .flat_map(|b| &b.elderly)
+        .map(|e| (e.qualification_id, e))
+        .collect();
+    let limits: std::collections::HashMap<i64, _> = batches
+        .iter()
+        .flat_map(|b| &b.limit_certificates)
+        .map(|l| (l.qualification_id, l))
+        .collect();
+    assert!(!elderly.is_empty() && !limits.is_empty());
+    let queries = card_queries(&batches);
+    let found = db.store.find_by_cards(&queries).await.unwrap();
+    let mut seen = 0;
+    for rec in found.iter().flatten() {
+        let id = rec.qualification.id;
+        assert_eq!(rec.elderly.as_ref(), elderly.get(&id).copied(), "{id}");
+        assert_eq!(rec.limit.as_ref(), limits.get(&id).copied(), "{id}");
+        seen += 1;
+    }
+    assert!(seen >= queries.len());
+    for q in queries.iter().take(50) {
+        for rec in db.store.find_by_card(q).await.unwrap() {
+            let id = rec.qualification.id;
+            assert_eq!(rec.elderly.as_ref(), elderly.get(&id).copied(), "{id}");
+            assert_eq!(rec.limit.as_ref(), limits.get(&id).copied(), "{id}");
+        }
+    }
+}
