@@ -457,18 +457,7 @@ async fn check(
         .clone()
         .map_err(CheckError::BadClientCertificate)?;
     *format = request_format(headers)?;
-    let max = state.limits.max_bytes;
-    let bytes: Bytes = match http_body_util::Limited::new(body, max).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => {
-            let size = headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(max + 1);
-            return Err(onshi_wire::WireError::TooLarge { size, max }.into());
-        }
-    };
+    let bytes = read_body_limited(headers, body, state.limits.max_bytes).await?;
     let request = match *format {
         Format::Json => siquc01::decode_request_json(&bytes, &state.limits)?,
         Format::Xml(_) => {
