@@ -277,6 +277,48 @@ async fn history_search_by_period_lists_this_facilitys_checks_and_opens_their_de
 }
 
 /// Opens the job page until it says complete (it refreshes itself every 2 seconds).
+/// While central does not answer, a staff screen that asks it says so in Japanese (502,
+/// 「接続できません」) instead of an empty list or an internal error, and the session
+/// survives: the same search shows the check once central is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_screen_says_central_cannot_be_reached_and_works_again_once_it_is_back() {
+    let mut app = spawn_app().await;
+    check(&app, "valid", None).await;
+    let s = start_terminal(&app).await;
+    let b = browser();
+    login(&b, &s, GENERAL);
+    b.click("#menu-history").unwrap();
+    b.wait_for_text("#title", "資格確認履歴照会", DEFAULT_WAIT)
+        .unwrap();
+
+    app.stop_central().await;
+    b.click("#history-search").unwrap();
+    b.wait_for_text("#title", "接続できません", DEFAULT_WAIT)
+        .unwrap();
+    assert!(
+        b.body_text()
+            .unwrap()
+            .contains("オンライン資格確認等システムに接続できませんでした"),
+        "{}",
+        b.body_text().unwrap()
+    );
+    assert!(b.find_all("#history tr.entry").unwrap().is_empty());
+
+    app.restart_central().await;
+    b.goto(&format!("{}/staff/history", s.url)).unwrap();
+    b.wait_for_text("#title", "資格確認履歴照会", DEFAULT_WAIT)
+        .unwrap();
+    b.click("#history-search").unwrap();
+    b.wait_for("#history", DEFAULT_WAIT).unwrap();
+    assert_eq!(
+        b.find_all("#history tr.entry").unwrap().len(),
+        1,
+        "{}",
+        b.body_text().unwrap()
+    );
+    app.stop().await;
+}
+
 fn wait_complete(b: &Browser) {
     b.wait_for("#bulk-state", DEFAULT_WAIT).unwrap();
     b.wait_for(

@@ -297,13 +297,7 @@ pub async fn bulk_upload(
             &onshi_wire::Limits::default(),
         ),
         Err(e) => {
-            tracing::warn!(error = %e, "bulk upload");
-            return error_page(
-                StatusCode::BAD_GATEWAY,
-                Some(&s),
-                "接続できません",
-                "オンライン資格確認等システムに接続できませんでした。しばらくしてから再度お試しください。",
-            );
+            return central_unreachable(&s, "bulk upload", e);
         }
     };
     let res = match answer {
@@ -451,13 +445,7 @@ pub async fn bulk_job(
             &onshi_wire::Limits::bulk(),
         ),
         Err(e) => {
-            tracing::warn!(error = %e, "bulk result");
-            return error_page(
-                StatusCode::BAD_GATEWAY,
-                Some(&s),
-                "接続できません",
-                "オンライン資格確認等システムに接続できませんでした。しばらくしてから再度お試しください。",
-            );
+            return central_unreachable(&s, "bulk result", e);
         }
     };
     let res = match answer {

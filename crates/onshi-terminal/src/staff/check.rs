@@ -217,13 +217,7 @@ pub async fn check(
             siquc01::decode_response_json(v.to_string().as_bytes(), &onshi_wire::Limits::default())
         }
         Err(e) => {
-            tracing::warn!(error = %e, "check by insurance card");
-            return error_page(
-                StatusCode::BAD_GATEWAY,
-                Some(&s),
-                "接続できません",
-                "オンライン資格確認等システムに接続できませんでした。しばらくしてから再度お試しください。",
-            );
+            return central_unreachable(&s, "check by insurance card", e);
         }
     };
     let res = match answer {

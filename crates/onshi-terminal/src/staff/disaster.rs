@@ -35,15 +35,7 @@ async fn status(t: &Terminal, s: &Session) -> Result<(bool, Vec<Value>), Respons
                 text(&v, "error_code")
             ),
         )),
-        Err(e) => {
-            tracing::warn!(error = %e, "disaster status");
-            Err(error_page(
-                StatusCode::BAD_GATEWAY,
-                Some(s),
-                "接続できません",
-                "オンライン資格確認等システムに接続できませんでした。しばらくしてから再度お試しください。",
-            ))
-        }
+        Err(e) => Err(central_unreachable(s, "disaster status", e)),
     }
 }
 
@@ -184,13 +176,7 @@ pub async fn disaster_search(
     {
         Ok(x) => x,
         Err(e) => {
-            tracing::warn!(error = %e, "disaster search");
-            return error_page(
-                StatusCode::BAD_GATEWAY,
-                Some(&s),
-                "接続できません",
-                "オンライン資格確認等システムに接続できませんでした。しばらくしてから再度お試しください。",
-            );
+            return central_unreachable(&s, "disaster search", e);
         }
     };
     if status != 200 {

@@ -123,13 +123,7 @@ pub async fn history_page(
             return html(code, page_html("資格確認履歴照会", Some(&s), &b));
         }
         Err(e) => {
-            tracing::warn!(error = %e, "history");
-            return error_page(
-                StatusCode::BAD_GATEWAY,
-                Some(&s),
-                "接続できません",
-                "オンライン資格確認等システムに接続できませんでした。しばらくしてから再度お試しください。",
-            );
+            return central_unreachable(&s, "history", e);
         }
     };
     let entries = v
@@ -222,13 +216,7 @@ pub async fn history_detail(
             );
         }
         Err(e) => {
-            tracing::warn!(error = %e, "history detail");
-            return error_page(
-                StatusCode::BAD_GATEWAY,
-                Some(&s),
-                "接続できません",
-                "オンライン資格確認等システムに接続できませんでした。しばらくしてから再度お試しください。",
-            );
+            return central_unreachable(&s, "history detail", e);
         }
     };
     let e = v.get("entry").cloned().unwrap_or(Value::Null);

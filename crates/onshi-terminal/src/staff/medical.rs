@@ -64,15 +64,7 @@ pub(super) async fn central_view(t: &Terminal, s: &Session, path: &str) -> Resul
                 text(&v, "error_code")
             ),
         )),
-        Err(e) => {
-            tracing::warn!(error = %e, "medical view");
-            Err(error_page(
-                StatusCode::BAD_GATEWAY,
-                Some(s),
-                "接続できません",
-                "オンライン資格確認等システムに接続できませんでした。しばらくしてから再度お試しください。",
-            ))
-        }
+        Err(e) => Err(central_unreachable(s, "medical view", e)),
     }
 }
 

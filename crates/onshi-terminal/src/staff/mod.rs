@@ -410,6 +410,17 @@ fn internal(e: impl std::fmt::Display) -> Response {
     )
 }
 
+/// The screen shown when central did not answer (`what` names the screen in the log).
+fn central_unreachable(session: &Session, what: &str, e: impl std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "{what}");
+    error_page(
+        StatusCode::BAD_GATEWAY,
+        Some(session),
+        "接続できません",
+        "オンライン資格確認等システムに接続できませんでした。しばらくしてから再度お試しください。",
+    )
+}
+
 /// Checks the form's token against the cookie (and the session's own token).
 fn csrf_ok(headers: &HeaderMap, form_token: Option<&str>, session: Option<&Session>) -> bool {
     let (Some(form), Some(cookie)) = (form_token, cookie(headers, CSRF_COOKIE)) else {
