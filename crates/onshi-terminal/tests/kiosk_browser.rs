@@ -5,80 +5,37 @@
 //! Needs `chromium` and `chromium-driver`; without them these tests fail and say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{Served, Setup, browser, file_name, start_terminal};
+
 use onshi_core::{Clock, Ymd};
 use onshi_pki::{Card, CertProfile, SoftwareCard};
 use onshi_terminal::files::{FileInterface, Outcome};
-use onshi_terminal::local::LocalDb;
-use onshi_terminal::outage::{Outbox, Reconciler};
+use onshi_terminal::outage::Reconciler;
 use onshi_terminal::relay::Relay;
-use onshi_terminal::{CentralLink, Terminal, TerminalConfig};
-use onshi_testkit::browser::{Browser, DEFAULT_WAIT, INSTALL_HINT};
+use onshi_testkit::browser::{Browser, DEFAULT_WAIT};
 use onshi_testkit::{TestApp, spawn_app, test_today};
 use onshi_wire::{Encoding, Limits, siquc01};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-struct Kiosk {
-    url: String,
-    terminal: Arc<Terminal>,
-    outbox: Arc<Outbox>,
-    _dir: tempfile::TempDir,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Kiosk {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-/// The demo clinic's terminal against `app`, its wallet = the cards the test issued.
-async fn start_kiosk(app: &TestApp) -> Kiosk {
-    let dir = tempfile::tempdir().unwrap();
-    let clinic = app.clinic().code.clone();
-    let client = app.client_with(Some(&app.facility_cert(&clinic)));
-    let local_path = dir
-        .path()
-        .join(format!("terminal-{}.sqlite", clinic.as_str()));
-    let local = LocalDb::open(&local_path).unwrap();
-    // The system-failure mode's queue lives in the same local database, as in
-    // `onshi terminal serve`.
-    let outbox = Arc::new(Outbox::open(&local_path).unwrap());
-    let terminal = Terminal::new(TerminalConfig {
-        facility: clinic.clone(),
-        link: CentralLink::new(client),
-        local,
-        oqs_root: dir.path().join("oqs"),
-        wallet: Some(app.dir.path().join("cards")),
-        clock: app.clock.clone() as Arc<dyn Clock>,
-        outbox: Some(outbox.clone()),
-    })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = onshi_terminal::router(terminal.clone());
-    let server = tokio::spawn(async move {
-        let _ = onshi_terminal::serve(listener, router).await;
-    });
-    Kiosk {
-        url: format!("http://{addr}"),
-        terminal,
-        outbox,
-        _dir: dir,
-        server,
-    }
-}
-
-fn browser() -> Browser {
-    Browser::start().unwrap_or_else(|e| panic!("{e:#}\n{INSTALL_HINT}"))
+/// The demo clinic's terminal against `app`, its wallet = the cards the test issued, with
+/// the system-failure queue.
+async fn start_kiosk(app: &TestApp) -> Served {
+    start_terminal(
+        app,
+        Setup {
+            wallet: true,
+            outbox: true,
+            ..Setup::default()
+        },
+    )
+    .await
 }
 
 fn days(d: i64) -> Ymd {
     test_today().add_days(d)
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name().unwrap().to_str().unwrap().to_string()
 }
 
 /// Waits for the screen `name`.
@@ -88,7 +45,7 @@ fn screen(b: &Browser, name: &str) {
 }
 
 /// Opens the kiosk and places the card `path` (a file of the wallet).
-fn place(b: &Browser, k: &Kiosk, path: &Path) {
+fn place(b: &Browser, k: &Served, path: &Path) {
     b.goto(&format!("{}/kiosk", k.url)).unwrap();
     screen(b, "place");
     b.wait_for_text(
@@ -142,7 +99,7 @@ fn answer_consents(b: &Browser, yes: impl Fn(&str) -> bool) -> Vec<String> {
 }
 
 /// The face-result files written so far.
-fn face_files(k: &Kiosk) -> Vec<PathBuf> {
+fn face_files(k: &Served) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(k.terminal.face_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -152,7 +109,7 @@ fn face_files(k: &Kiosk) -> Vec<PathBuf> {
     v
 }
 
-fn only_face_file(k: &Kiosk) -> (String, siquc01::Response, Encoding) {
+fn only_face_file(k: &Served) -> (String, siquc01::Response, Encoding) {
     let files = face_files(k);
     assert_eq!(files.len(), 1, "one face-result file: {files:?}");
     let name = file_name(&files[0]);
@@ -513,7 +470,7 @@ async fn central_down_shows_the_network_error_retries_then_accepts_in_the_failur
     // The page retries on its own; central is still down, so the terminal switches to
     // the system-failure mode: this patient is new to it, so the 申立書 comes.
     screen(&b, "declaration");
-    assert_eq!(k.outbox.pending().unwrap(), 1);
+    assert_eq!(k.outbox().pending().unwrap(), 1);
     assert!(face_files(&k).is_empty());
     drop(b);
 }
@@ -585,7 +542,7 @@ async fn smartphones_after_the_physical_card_android_by_pin_iphone_by_its_biomet
 }
 
 /// Places `card`, enters the PIN while central is down, and takes the failure mode.
-fn offline_check(b: &Browser, k: &Kiosk, card: &Path) {
+fn offline_check(b: &Browser, k: &Served, card: &Path) {
     place(b, k, card);
     b.click("#method-pin").unwrap();
     enter_pin(b, "1234");
@@ -648,7 +605,7 @@ async fn with_central_down_ten_kiosk_and_file_checks_are_accepted_and_reconciled
     let client = app.client_with(Some(&app.facility_cert(&clinic)));
     let relay = Arc::new(
         Relay::new(client.clone())
-            .with_outbox(k.outbox.clone(), app.clock.clone() as Arc<dyn Clock>),
+            .with_outbox(k.outbox().clone(), app.clock.clone() as Arc<dyn Clock>),
     );
     let oqs = k.terminal.oqs_root.clone();
     let mut files = FileInterface::with_relay(&oqs, relay).unwrap();
@@ -695,7 +652,7 @@ async fn with_central_down_ten_kiosk_and_file_checks_are_accepted_and_reconciled
         "{out:?}"
     );
     assert_eq!(
-        k.outbox.pending().unwrap(),
+        k.outbox().pending().unwrap(),
         10,
         "ten checks accepted and queued"
     );
@@ -706,13 +663,13 @@ async fn with_central_down_ten_kiosk_and_file_checks_are_accepted_and_reconciled
     );
     // The declarations were kept with their checks.
     let declared = (1..=20)
-        .filter_map(|id| k.outbox.declaration(id).unwrap())
+        .filter_map(|id| k.outbox().declaration(id).unwrap())
         .count();
     assert_eq!(declared, 3);
 
     app.restart_central().await;
     let mut reconciler = Reconciler::new(
-        k.outbox.clone(),
+        k.outbox().clone(),
         client,
         &oqs,
         app.clock.clone() as Arc<dyn Clock>,
@@ -726,7 +683,7 @@ async fn with_central_down_ten_kiosk_and_file_checks_are_accepted_and_reconciled
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(written.len(), 10, "all ten reconciled");
-    assert_eq!(k.outbox.pending().unwrap(), 0);
+    assert_eq!(k.outbox().pending().unwrap(), 0);
     let faces = face_files(&k);
     assert_eq!(
         faces.len(),

@@ -6,63 +6,27 @@
 //! Needs `chromium` and `chromium-driver`; without them these tests fail and say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{Served, Setup, browser, file_name};
+
 use axum::http::Method;
 use onshi_core::{Clock, Ymd};
 use onshi_pki::{Card, CertProfile, SoftwareCard};
 use onshi_store::ConsentRecord;
-use onshi_terminal::local::LocalDb;
-use onshi_terminal::{CentralLink, Terminal, TerminalConfig};
-use onshi_testkit::browser::{Browser, DEFAULT_WAIT, INSTALL_HINT};
+use onshi_testkit::browser::{Browser, DEFAULT_WAIT};
 use onshi_testkit::{TestApp, spawn_app, test_today};
 use std::path::Path;
-use std::sync::Arc;
 
-struct Term {
-    url: String,
-    _dir: tempfile::TempDir,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Term {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn start_terminal(app: &TestApp) -> Term {
-    let dir = tempfile::tempdir().unwrap();
-    let clinic = app.clinic().code.clone();
-    let client = app.client_with(Some(&app.facility_cert(&clinic)));
-    let local = LocalDb::open(&dir.path().join("terminal.sqlite")).unwrap();
-    let terminal = Terminal::new(TerminalConfig {
-        facility: clinic,
-        link: CentralLink::new(client),
-        local,
-        oqs_root: dir.path().join("oqs"),
-        wallet: Some(app.dir.path().join("cards")),
-        clock: app.clock.clone() as Arc<dyn Clock>,
-        outbox: None,
-    })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = onshi_terminal::router(terminal);
-    let server = tokio::spawn(async move {
-        let _ = onshi_terminal::serve(listener, router).await;
-    });
-    Term {
-        url: format!("http://{addr}"),
-        _dir: dir,
-        server,
-    }
-}
-
-fn browser() -> Browser {
-    Browser::start().unwrap_or_else(|e| panic!("{e:#}\n{INSTALL_HINT}"))
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name().unwrap().to_str().unwrap().to_string()
+async fn start_terminal(app: &TestApp) -> Served {
+    common::start_terminal(
+        app,
+        Setup {
+            wallet: true,
+            ..Setup::default()
+        },
+    )
+    .await
 }
 
 /// Someone with drug history and checkups.
@@ -79,7 +43,7 @@ async fn person_with_history(app: &TestApp) -> i64 {
     panic!("no person with drug history and checkups");
 }
 
-fn submit(b: &Browser, t: &Term, card: &Path, pin: &str, goto: bool) {
+fn submit(b: &Browser, t: &Served, card: &Path, pin: &str, goto: bool) {
     if goto {
         b.goto(&format!("{}/patient", t.url)).unwrap();
     }

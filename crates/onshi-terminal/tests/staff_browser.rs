@@ -5,74 +5,29 @@
 //! Needs `chromium` and `chromium-driver`; without them these tests fail and say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{ADMIN, GENERAL, MEDICAL, Served, Setup, browser};
+
 use onshi_core::{Clock, Ymd};
 use onshi_store::ConsentRecord;
-use onshi_terminal::local::LocalDb;
-use onshi_terminal::staff::{self, Role};
-use onshi_terminal::{CentralLink, Terminal, TerminalConfig};
-use onshi_testkit::browser::{Browser, DEFAULT_WAIT, INSTALL_HINT};
+use onshi_testkit::browser::{Browser, DEFAULT_WAIT};
 use onshi_testkit::{TestApp, spawn_app};
 use std::io::{Read, Write};
-use std::sync::Arc;
 
-const GENERAL: (&str, &str) = ("002", "Onshi*002*002");
-const MEDICAL: (&str, &str) = ("003", "Onshi*003*003");
-const ADMIN: (&str, &str) = ("admin", "Admin*pass*01");
-
-struct Staff {
-    url: String,
-    addr: std::net::SocketAddr,
-    _terminal: Arc<Terminal>,
-    _dir: tempfile::TempDir,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Staff {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-/// The demo clinic's terminal against `app`, with the three accounts.
-async fn start_terminal(app: &TestApp) -> Staff {
-    let dir = tempfile::tempdir().unwrap();
-    let clinic = app.clinic().code.clone();
-    let client = app.client_with(Some(&app.facility_cert(&clinic)));
-    let local = LocalDb::open(&dir.path().join("terminal.sqlite")).unwrap();
-    staff::add_account(&local, GENERAL.0, Role::General, GENERAL.1).unwrap();
-    staff::add_account(&local, MEDICAL.0, Role::Medical, MEDICAL.1).unwrap();
-    staff::add_account(&local, ADMIN.0, Role::Admin, ADMIN.1).unwrap();
-    let terminal = Terminal::new(TerminalConfig {
-        facility: clinic,
-        link: CentralLink::new(client),
-        local,
-        oqs_root: dir.path().join("oqs"),
-        wallet: None,
-        clock: app.clock.clone() as Arc<dyn Clock>,
-        outbox: None,
-    })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = onshi_terminal::router(terminal.clone());
-    let server = tokio::spawn(async move {
-        let _ = onshi_terminal::serve(listener, router).await;
-    });
-    Staff {
-        url: format!("http://{addr}"),
-        addr,
-        _terminal: terminal,
-        _dir: dir,
-        server,
-    }
-}
-
-fn browser() -> Browser {
-    Browser::start().unwrap_or_else(|e| panic!("{e:#}\n{INSTALL_HINT}"))
+async fn start_terminal(app: &TestApp) -> Served {
+    common::start_terminal(
+        app,
+        Setup {
+            accounts: true,
+            ..Setup::default()
+        },
+    )
+    .await
 }
 
 /// Fills in and sends the login form.
-fn submit_login(b: &Browser, s: &Staff, (id, password): (&str, &str)) {
+fn submit_login(b: &Browser, s: &Served, (id, password): (&str, &str)) {
     b.goto(&format!("{}/staff/login", s.url)).unwrap();
     b.wait_for("#login-form", DEFAULT_WAIT).unwrap();
     b.type_into("#login-id", id).unwrap();
@@ -81,7 +36,7 @@ fn submit_login(b: &Browser, s: &Staff, (id, password): (&str, &str)) {
 }
 
 /// Logs in and waits for the menu.
-fn login(b: &Browser, s: &Staff, account: (&str, &str)) {
+fn login(b: &Browser, s: &Served, account: (&str, &str)) {
     submit_login(b, s, account);
     b.wait_for_text("#title", "メニュー", DEFAULT_WAIT).unwrap();
     assert!(b.text("#who").unwrap().contains(account.0));
@@ -529,7 +484,7 @@ async fn posts_without_the_csrf_token_are_refused() {
     let (admin, admin_token) = http_login(s.addr, ADMIN);
     let r = http(s.addr, "POST", "/staff/settings", &admin, "visual=1");
     assert_eq!(r.status, 403);
-    assert!(!s._terminal.local.kiosk_settings().unwrap().visual_mode);
+    assert!(!s.terminal.local.kiosk_settings().unwrap().visual_mode);
     let r = http(
         s.addr,
         "POST",
@@ -546,7 +501,7 @@ async fn posts_without_the_csrf_token_are_refused() {
         &format!("visual=1&pharmacists=1&csrf={admin_token}"),
     );
     assert_eq!(r.status, 200);
-    assert!(s._terminal.local.kiosk_settings().unwrap().visual_mode);
+    assert!(s.terminal.local.kiosk_settings().unwrap().visual_mode);
     let (doctor, _) = http_login(s.addr, MEDICAL);
     let r = http(
         s.addr,
@@ -591,7 +546,7 @@ async fn posts_without_the_csrf_token_are_refused() {
 }
 
 /// Types a sample's insurance card into the 保険証で確認 form and searches.
-fn check_card(b: &Browser, s: &Staff, sample: &onshi_synth::Sample) {
+fn check_card(b: &Browser, s: &Served, sample: &onshi_synth::Sample) {
     b.goto(&format!("{}/staff/check", s.url)).unwrap();
     b.wait_for("#check-form", DEFAULT_WAIT).unwrap();
     b.type_into("#check-insurer", &sample.insurer_number)

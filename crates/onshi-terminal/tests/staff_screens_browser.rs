@@ -6,76 +6,35 @@
 //! Needs `chromium` and `chromium-driver`; without them these tests fail and say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{ADMIN, GENERAL, MEDICAL, Served, Setup, browser};
+
 use onshi_core::medical::DisasterArea;
 use onshi_core::{Clock, Ymd};
 use onshi_pki::CertProfile;
 use onshi_store::NewDisaster;
-use onshi_terminal::local::LocalDb;
-use onshi_terminal::staff::{self, Role};
-use onshi_terminal::{CentralLink, Terminal, TerminalConfig};
-use onshi_testkit::browser::{Browser, DEFAULT_WAIT, INSTALL_HINT};
+use onshi_testkit::browser::{Browser, DEFAULT_WAIT};
 use onshi_testkit::{TestApp, spawn_app, test_today};
 use onshi_wire::{Encoding, Limits, siquc01};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
-
-const GENERAL: (&str, &str) = ("002", "Onshi*002*002");
-const MEDICAL: (&str, &str) = ("003", "Onshi*003*003");
-const ADMIN: (&str, &str) = ("admin", "Admin*pass*01");
-
-struct Staff {
-    url: String,
-    terminal: Arc<Terminal>,
-    dir: tempfile::TempDir,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Staff {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
 
 /// The demo clinic's terminal (kiosk and staff screens) against `app`, with the three
 /// accounts; the kiosk's wallet is the cards the test issued.
-async fn start_terminal(app: &TestApp) -> Staff {
-    let dir = tempfile::tempdir().unwrap();
-    let clinic = app.clinic().code.clone();
-    let client = app.client_with(Some(&app.facility_cert(&clinic)));
-    let local = LocalDb::open(&dir.path().join("terminal.sqlite")).unwrap();
-    staff::add_account(&local, GENERAL.0, Role::General, GENERAL.1).unwrap();
-    staff::add_account(&local, MEDICAL.0, Role::Medical, MEDICAL.1).unwrap();
-    staff::add_account(&local, ADMIN.0, Role::Admin, ADMIN.1).unwrap();
-    let terminal = Terminal::new(TerminalConfig {
-        facility: clinic,
-        link: CentralLink::new(client),
-        local,
-        oqs_root: dir.path().join("oqs"),
-        wallet: Some(app.dir.path().join("cards")),
-        clock: app.clock.clone() as Arc<dyn Clock>,
-        outbox: None,
-    })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = onshi_terminal::router(terminal.clone());
-    let server = tokio::spawn(async move {
-        let _ = onshi_terminal::serve(listener, router).await;
-    });
-    Staff {
-        url: format!("http://{addr}"),
-        terminal,
-        dir,
-        server,
-    }
+async fn start_terminal(app: &TestApp) -> Served {
+    common::start_terminal(
+        app,
+        Setup {
+            wallet: true,
+            accounts: true,
+            ..Setup::default()
+        },
+    )
+    .await
 }
 
-fn browser() -> Browser {
-    Browser::start().unwrap_or_else(|e| panic!("{e:#}\n{INSTALL_HINT}"))
-}
-
-fn login(b: &Browser, s: &Staff, (id, password): (&str, &str)) {
+fn login(b: &Browser, s: &Served, (id, password): (&str, &str)) {
     b.goto(&format!("{}/staff/login", s.url)).unwrap();
     b.wait_for("#login-form", DEFAULT_WAIT).unwrap();
     b.type_into("#login-id", id).unwrap();
@@ -91,7 +50,7 @@ fn logout(b: &Browser) {
 }
 
 /// The page at `path` is the 403 「権限がありません」 page.
-fn refused(b: &Browser, s: &Staff, path: &str) {
+fn refused(b: &Browser, s: &Served, path: &str) {
     b.goto(&format!("{}{path}", s.url)).unwrap();
     b.wait_for_text("#title", "権限がありません", DEFAULT_WAIT)
         .unwrap();
@@ -478,7 +437,7 @@ fn screen(b: &Browser, name: &str) {
         .unwrap_or_else(|e| panic!("{e:#}: {}", b.body_text().unwrap_or_default()));
 }
 
-fn place(b: &Browser, s: &Staff, card: &std::path::Path) {
+fn place(b: &Browser, s: &Served, card: &std::path::Path) {
     b.goto(&format!("{}/kiosk", s.url)).unwrap();
     screen(b, "place");
     b.click(&format!(
@@ -513,7 +472,7 @@ fn consent_all(b: &Browser) -> Vec<String> {
     }
 }
 
-fn face_files(s: &Staff) -> Vec<PathBuf> {
+fn face_files(s: &Served) -> Vec<PathBuf> {
     std::fs::read_dir(s.terminal.face_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
