@@ -49,6 +49,14 @@ fn logout(b: &Browser) {
         .unwrap();
 }
 
+/// Logs in as the general clerk and opens 資格確認履歴照会.
+fn open_history(b: &Browser, s: &Served) {
+    login(b, s, GENERAL);
+    b.click("#menu-history").unwrap();
+    b.wait_for_text("#title", "資格確認履歴照会", DEFAULT_WAIT)
+        .unwrap();
+}
+
 /// The page at `path` is the 403 「権限がありません」 page.
 fn refused(b: &Browser, s: &Served, path: &str) {
     b.goto(&format!("{}{path}", s.url)).unwrap();
@@ -109,10 +117,7 @@ async fn history_search_by_period_lists_this_facilitys_checks_and_opens_their_de
     let s = start_terminal(&app).await;
     let b = browser();
 
-    login(&b, &s, GENERAL);
-    b.click("#menu-history").unwrap();
-    b.wait_for_text("#title", "資格確認履歴照会", DEFAULT_WAIT)
-        .unwrap();
+    open_history(&b, &s);
     // The period fields are the browser's date fields (calendar), today by default.
     assert_eq!(
         b.attr("#history-from", "type").unwrap().as_deref(),
@@ -245,10 +250,7 @@ async fn a_staff_screen_says_central_cannot_be_reached_and_works_again_once_it_i
     check(&app, "valid", None).await;
     let s = start_terminal(&app).await;
     let b = browser();
-    login(&b, &s, GENERAL);
-    b.click("#menu-history").unwrap();
-    b.wait_for_text("#title", "資格確認履歴照会", DEFAULT_WAIT)
-        .unwrap();
+    open_history(&b, &s);
 
     app.stop_central().await;
     b.click("#history-search").unwrap();
