@@ -16,6 +16,9 @@
 # The patch is an experiment, never shipped: a check without its lookup or its history
 # row is not a check. It answers one question: how high can the ratio go on this machine
 # if one part of the check cost nothing? Results in docs/performance.md, session 10.
+#
+# The patch was made against commit 0ce6d32 (and applies to 0106874); if the store's code
+# has moved on, `git apply` stops here with an error and the patch needs redoing by hand.
 set -euo pipefail
 data=${1:?usage: $0 DATA [RUNS]}
 runs=${2:-2}
