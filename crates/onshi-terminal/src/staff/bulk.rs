@@ -296,9 +296,7 @@ pub async fn bulk_upload(
             v.to_string().as_bytes(),
             &onshi_wire::Limits::default(),
         ),
-        Err(e) => {
-            return central_unreachable(&s, "bulk upload", e);
-        }
+        Err(e) => return central_unreachable(&s, "bulk upload", e),
     };
     let res = match answer {
         Ok(r) => r,
@@ -444,9 +442,7 @@ pub async fn bulk_job(
             v.to_string().as_bytes(),
             &onshi_wire::Limits::bulk(),
         ),
-        Err(e) => {
-            return central_unreachable(&s, "bulk result", e);
-        }
+        Err(e) => return central_unreachable(&s, "bulk result", e),
     };
     let res = match answer {
         Ok(r) => r,

@@ -216,9 +216,7 @@ pub async fn check(
         Ok((_, v)) => {
             siquc01::decode_response_json(v.to_string().as_bytes(), &onshi_wire::Limits::default())
         }
-        Err(e) => {
-            return central_unreachable(&s, "check by insurance card", e);
-        }
+        Err(e) => return central_unreachable(&s, "check by insurance card", e),
     };
     let res = match answer {
         Ok(r) => r,

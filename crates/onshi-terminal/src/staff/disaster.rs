@@ -175,9 +175,7 @@ pub async fn disaster_search(
         .await
     {
         Ok(x) => x,
-        Err(e) => {
-            return central_unreachable(&s, "disaster search", e);
-        }
+        Err(e) => return central_unreachable(&s, "disaster search", e),
     };
     if status != 200 {
         let code = text(&v, "error_code");

@@ -122,9 +122,7 @@ pub async fn history_page(
             };
             return html(code, page_html("資格確認履歴照会", Some(&s), &b));
         }
-        Err(e) => {
-            return central_unreachable(&s, "history", e);
-        }
+        Err(e) => return central_unreachable(&s, "history", e),
     };
     let entries = v
         .get("entries")
@@ -215,9 +213,7 @@ pub async fn history_detail(
                 ),
             );
         }
-        Err(e) => {
-            return central_unreachable(&s, "history detail", e);
-        }
+        Err(e) => return central_unreachable(&s, "history detail", e),
     };
     let e = v.get("entry").cloned().unwrap_or(Value::Null);
     let state = text(&e, "state");
